@@ -1,0 +1,250 @@
+// The JavaScript face of the proc connector socket: a reader thread that drains the
+// socket whatever the JavaScript thread is doing, and hands the datagrams to JavaScript
+// in batches. Every protocol decision (decoding, validation, loss) is made in TypeScript.
+#include <napi.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "proc_socket.h"
+
+namespace forkwatch {
+namespace {
+
+constexpr uint32_t kMcastListen = 1;
+constexpr uint32_t kMcastIgnore = 2;
+
+// Datagrams waiting for JavaScript are held up to this many bytes (about 1.5 million
+// events, some 15 s of the fastest fork storm); past it they are dropped here, and show
+// as sequence gaps like any other loss.
+constexpr size_t kMaxPendingBytes = 128u << 20;
+
+Napi::Error ErrnoError(Napi::Env env, const SysError& e) {
+  const char* name = strerrorname_np(e.err);
+  const std::string code = name ? name : "E" + std::to_string(e.err);
+  auto error = Napi::Error::New(
+      env, code + ": " + std::strerror(e.err) + ", " + e.syscall);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("errno", Napi::Number::New(env, -e.err));  // negative, as Node's own errors
+  error.Set("syscall", Napi::String::New(env, e.syscall));
+  return error;
+}
+
+// What the reader thread hands over, owned jointly by the connector and every queued
+// JavaScript call, so that a call still queued when the connector is destroyed is safe.
+struct Handover {
+  std::mutex mutex;
+  std::vector<uint8_t> pending;
+  bool failed = false;
+  SysError failure{};
+};
+using HandoverRef = std::shared_ptr<Handover>;
+
+class Connector : public Napi::ObjectWrap<Connector> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Connector",
+                       {
+                           InstanceMethod<&Connector::Subscribe>("subscribe"),
+                           InstanceMethod<&Connector::Close>("close"),
+                           InstanceMethod<&Connector::ReceiveBufferBytes>("receiveBufferBytes"),
+                           InstanceMethod<&Connector::BufferForced>("bufferForced"),
+                           InstanceMethod<&Connector::KernelDrops>("kernelDrops"),
+                       });
+  }
+
+  // new Connector(receiveBufferBytes, onBatch): onBatch(batch: Buffer) or onBatch(null, error)
+  explicit Connector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connector>(info) {
+    Napi::Env env = info.Env();
+    const int receive_buffer_bytes = info[0].As<Napi::Number>().Int32Value();
+    try {
+      socket_ = std::make_unique<ProcSocket>(receive_buffer_bytes);
+    } catch (const SysError& e) {
+      throw ErrnoError(env, e);
+    }
+    wake_.reset(::eventfd(0, EFD_CLOEXEC));
+    if (wake_.get() < 0) throw ErrnoError(env, SysError{"eventfd", errno});
+
+    on_batch_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(),
+                                              "forkwatch reader", 0, 1);
+    // The reader must not keep the process alive on its own.
+    on_batch_.Unref(env);
+    // Registered after the thread-safe function, so it runs before that is torn down.
+    napi_add_env_cleanup_hook(env, &Connector::CleanupHook, this);
+    cleanup_registered_ = true;
+    env_ = env;
+    reader_ = std::thread(&Connector::ReadLoop, this);
+  }
+
+  ~Connector() override { Shutdown(); }
+
+ private:
+  static void CleanupHook(void* self) {
+    auto* connector = static_cast<Connector*>(self);
+    connector->cleanup_registered_ = false;
+    connector->Shutdown();
+  }
+
+  Napi::Value Subscribe(const Napi::CallbackInfo& info) {
+    const uint32_t ack = info[0].As<Napi::Number>().Uint32Value();
+    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    try {
+      socket_->send_control(kMcastListen, ack);
+    } catch (const SysError& e) {
+      throw ErrnoError(info.Env(), e);
+    }
+    subscribed_ = true;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ReceiveBufferBytes(const Napi::CallbackInfo& info) {
+    return WithSocket(info, [](const ProcSocket& s) { return double(s.receive_buffer_bytes()); });
+  }
+
+  Napi::Value BufferForced(const Napi::CallbackInfo& info) {
+    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    return Napi::Boolean::New(info.Env(), socket_->buffer_forced());
+  }
+
+  Napi::Value KernelDrops(const Napi::CallbackInfo& info) {
+    return WithSocket(info, [](const ProcSocket& s) { return double(s.kernel_drops()); });
+  }
+
+  template <typename F>
+  Napi::Value WithSocket(const Napi::CallbackInfo& info, F read) {
+    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    try {
+      return Napi::Number::New(info.Env(), read(*socket_));
+    } catch (const SysError& e) {
+      throw ErrnoError(info.Env(), e);
+    }
+  }
+
+  // Teardown order matters: IGNORE goes out while the socket is open, the reader thread
+  // stops before the socket it reads is closed, and the thread-safe function is released
+  // last, once nothing can call it.
+  void Shutdown() {
+    if (!socket_) return;
+    if (subscribed_) {
+      try {
+        socket_->send_control(kMcastIgnore, 0);
+      } catch (const SysError&) {
+        // Nothing more can be done: the socket was never accepted by the kernel.
+      }
+      subscribed_ = false;
+    }
+    const uint64_t one = 1;
+    if (::write(wake_.get(), &one, sizeof one) < 0) {
+      // An eventfd write fails only on counter overflow; the thread is woken regardless.
+    }
+    if (reader_.joinable()) reader_.join();
+    socket_.reset();
+    wake_.reset();
+    if (cleanup_registered_) {
+      napi_remove_env_cleanup_hook(env_, &Connector::CleanupHook, this);
+      cleanup_registered_ = false;
+    }
+    on_batch_.Release();
+  }
+
+  void ReadLoop() {
+    std::vector<uint8_t> batch;
+    pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        Fail(SysError{"poll", errno});
+        return;
+      }
+      if (fds[1].revents) return;
+      try {
+        while (socket_->read_batch(batch) > 0) {
+          Deliver(batch);
+          batch.clear();
+        }
+      } catch (const SysError& e) {
+        Fail(e);
+        return;
+      }
+    }
+  }
+
+  // Appends to what JavaScript has not taken yet, and asks for a JavaScript call only
+  // when that was empty: one call takes everything that has piled up meanwhile.
+  void Deliver(const std::vector<uint8_t>& batch) {
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(handover_->mutex);
+      if (handover_->pending.size() + batch.size() > kMaxPendingBytes) return;
+      was_empty = handover_->pending.empty();
+      handover_->pending.insert(handover_->pending.end(), batch.begin(), batch.end());
+    }
+    if (was_empty) Notify();
+  }
+
+  void Fail(const SysError& e) {
+    {
+      std::lock_guard<std::mutex> lock(handover_->mutex);
+      handover_->failure = e;
+      handover_->failed = true;
+    }
+    Notify();
+  }
+
+  void Notify() {
+    auto* ref = new HandoverRef(handover_);
+    if (on_batch_.NonBlockingCall(ref, &Connector::CallJs) != napi_ok) delete ref;
+  }
+
+  static void CallJs(Napi::Env env, Napi::Function callback, HandoverRef* ref) {
+    const HandoverRef handover = *ref;
+    delete ref;
+    if (env == nullptr) return;  // the environment is going away
+    std::vector<uint8_t> taken;
+    bool failed;
+    SysError failure{};
+    {
+      std::lock_guard<std::mutex> lock(handover->mutex);
+      taken.swap(handover->pending);
+      failed = handover->failed;
+      failure = handover->failure;
+      handover->failed = false;
+    }
+    if (!taken.empty()) {
+      callback.Call({Napi::Buffer<uint8_t>::Copy(env, taken.data(), taken.size())});
+    }
+    if (failed) callback.Call({env.Null(), ErrnoError(env, failure).Value()});
+  }
+
+  Napi::Env env_{nullptr};
+  std::unique_ptr<ProcSocket> socket_;
+  Fd wake_;
+  Napi::ThreadSafeFunction on_batch_;
+  std::thread reader_;
+  bool subscribed_ = false;
+  bool cleanup_registered_ = false;
+
+  HandoverRef handover_ = std::make_shared<Handover>();
+};
+
+}  // namespace
+}  // namespace forkwatch
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Connector", forkwatch::Connector::Define(env));
+  return exports;
+}
+
+NODE_API_MODULE(forkwatch, Init)

@@ -1,0 +1,151 @@
+#include "proc_socket.h"
+
+#include <errno.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace forkwatch {
+
+namespace {
+
+// Defined here rather than taken from <linux/cn_proc.h>: the installed headers can be
+// older than the running kernel, and in C++ their enum constants are scoped.
+constexpr uint32_t kCnIdxProc = 1;
+constexpr uint32_t kCnValProc = 1;
+
+// Large enough for any proc connector datagram (76 bytes); anything longer is
+// truncated, flagged, and rejected by the decoder.
+constexpr size_t kDatagramMax = 256;
+constexpr unsigned kBatch = 64;
+
+constexpr uint32_t kRecordTruncated = 1;
+
+void append_u32(std::vector<uint8_t>& out, uint32_t v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), p, p + 4);
+}
+
+}  // namespace
+
+void Fd::reset(int fd) {
+  // The fd is released even when close() reports an error; retrying would be wrong.
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+ProcSocket::ProcSocket(int receive_buffer_bytes)
+    : fd_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR)) {
+  const int fd = fd_.get();
+  if (fd < 0) throw SysError{"socket", errno};
+
+  // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; without it, the
+  // kernel caps SO_RCVBUF at rmem_max. Either way receive_buffer_bytes() says what we got.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes,
+                   sizeof receive_buffer_bytes) == 0) {
+    buffer_forced_ = true;
+  } else if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes,
+                          sizeof receive_buffer_bytes) != 0) {
+    throw SysError{"setsockopt(SO_RCVBUF)", errno};
+  }
+
+  // On overflow the kernel then only drops (and counts the drop); without this, the next
+  // recv fails with ENOBUFS. Loss is measured from sequence gaps either way.
+  const int on = 1;
+  if (::setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &on, sizeof on) != 0) {
+    throw SysError{"setsockopt(NETLINK_NO_ENOBUFS)", errno};
+  }
+
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_groups = kCnIdxProc;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    throw SysError{"bind", errno};
+  }
+}
+
+void ProcSocket::send_control(uint32_t op, uint32_t ack) const {
+  // nlmsghdr, cn_msg, then the u32 op: the 4-byte form, which subscribes to every type.
+  uint8_t request[NLMSG_HDRLEN + sizeof(cn_msg) + sizeof op] = {};
+  auto* nl = reinterpret_cast<nlmsghdr*>(request);
+  auto* cn = reinterpret_cast<cn_msg*>(request + NLMSG_HDRLEN);
+  nl->nlmsg_len = sizeof request;
+  nl->nlmsg_type = NLMSG_DONE;
+  cn->id.idx = kCnIdxProc;
+  cn->id.val = kCnValProc;
+  cn->ack = ack;
+  cn->len = sizeof op;
+  std::memcpy(cn->data, &op, sizeof op);
+
+  // To the kernel (port 0, no groups): sent to the group address, a privileged sender's
+  // request would reach every listener instead.
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  for (;;) {
+    const ssize_t n = ::sendto(fd_.get(), request, sizeof request, 0,
+                               reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    if (n >= 0) return;
+    if (errno != EINTR) throw SysError{"sendto", errno};
+  }
+}
+
+size_t ProcSocket::read_batch(std::vector<uint8_t>& out) const {
+  uint8_t buffers[kBatch][kDatagramMax];
+  iovec iov[kBatch];
+  sockaddr_nl senders[kBatch];
+  mmsghdr msgs[kBatch];
+  for (unsigned i = 0; i < kBatch; i++) {
+    iov[i] = {buffers[i], kDatagramMax};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_name = &senders[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof senders[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+
+  int n;
+  do {
+    n = ::recvmmsg(fd_.get(), msgs, kBatch, MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    // ENOBUFS cannot happen with NETLINK_NO_ENOBUFS, but if a kernel reports it anyway
+    // the lost events show as sequence gaps: keep reading.
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
+    throw SysError{"recvmmsg", errno};
+  }
+
+  for (int i = 0; i < n; i++) {
+    const uint32_t length = msgs[i].msg_len < kDatagramMax ? msgs[i].msg_len : kDatagramMax;
+    const uint32_t flags = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? kRecordTruncated : 0;
+    append_u32(out, length);
+    append_u32(out, senders[i].nl_pid);
+    append_u32(out, flags);
+    out.insert(out.end(), buffers[i], buffers[i] + length);
+    out.resize((out.size() + 3) & ~size_t{3}, 0);
+  }
+  return static_cast<size_t>(n);
+}
+
+int ProcSocket::receive_buffer_bytes() const {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &value, &len) != 0) {
+    throw SysError{"getsockopt(SO_RCVBUF)", errno};
+  }
+  return value;
+}
+
+uint32_t ProcSocket::kernel_drops() const {
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof meminfo;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_MEMINFO, meminfo, &len) != 0) {
+    throw SysError{"getsockopt(SO_MEMINFO)", errno};
+  }
+  return meminfo[SK_MEMINFO_DROPS];
+}
+
+}  // namespace forkwatch

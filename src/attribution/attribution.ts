@@ -1,0 +1,42 @@
+// Attributes each process fork to the parent's current command name.
+import { secondOf } from '../accounting/clock.js';
+import type { ProcEvent } from '../kernel/decode.js';
+import { commFromBytes } from '../processes/comm.js';
+import type { ProcessTable } from '../processes/table.js';
+import type { ParentCommCounts } from './parent-comms.js';
+import type { TopParents } from './top-parents.js';
+
+export class Attribution {
+  constructor(
+    private readonly table: ProcessTable,
+    private readonly parentComms: ParentCommCounts,
+    private readonly topParents: TopParents,
+  ) {}
+
+  record(event: ProcEvent): void {
+    switch (event.what) {
+      case 'fork': {
+        // A thread's fork event names the creator's parent, not the creator: threads
+        // are counted by kind only.
+        if (event.childPid !== event.childTgid) return;
+        const comm = this.table.comm(event.parentTgid);
+        this.table.forked(event.parentTgid, event.childTgid);
+        this.parentComms.add(comm);
+        this.topParents.add(event.parentTgid, comm, secondOf(event.timestampNs));
+        return;
+      }
+      case 'exec':
+        this.table.execed(event.tgid);
+        return;
+      case 'comm':
+        // Only the main thread's name is the process's name (/proc/<pid>/comm).
+        if (event.pid === event.tgid) this.table.renamed(event.tgid, commFromBytes(event.comm));
+        return;
+      case 'exit':
+        if (event.pid === event.tgid) this.table.exited(event.tgid);
+        return;
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// The forkwatch command: flags, start-up in order, failures in one line, clean exit.
+import type { FastifyInstance } from 'fastify';
+import { parseFlags } from './cli/flags.js';
+import { Exporter } from './exporter.js';
+import { loadWebConfig, type WebConfig } from './http/web-config.js';
+import { StartupError } from './kernel/subscription.js';
+import { createLogger, type Logger } from './log.js';
+import { version } from './package.js';
+import { startServer } from './server.js';
+
+const EXIT_STARTUP_FAILED = 1;
+const EXIT_BAD_FLAGS = 2;
+const SHUTDOWN_BUDGET_MS = 4000;
+
+async function main(argv: string[]): Promise<void> {
+  const parsed = parseFlags(argv, version);
+  if (parsed.kind === 'help' || parsed.kind === 'version') {
+    process.stdout.write(parsed.text.endsWith('\n') ? parsed.text : `${parsed.text}\n`);
+    return;
+  }
+  if (parsed.kind === 'error') {
+    process.stderr.write(`forkwatch: ${parsed.message}\n`);
+    process.exitCode = EXIT_BAD_FLAGS;
+    return;
+  }
+  const options = parsed.options;
+  const logger = createLogger(options.logLevel, options.logFormat);
+
+  let webConfig: WebConfig | undefined;
+  if (options.webConfigFile !== undefined) {
+    try {
+      webConfig = loadWebConfig(options.webConfigFile);
+    } catch (error) {
+      logger.error(`--web.config.file: ${(error as Error).message}`);
+      process.exitCode = EXIT_BAD_FLAGS;
+      return;
+    }
+  }
+
+  const exporter = new Exporter({
+    receiveBufferBytes: options.receiveBufferBytes,
+    parentsMaxComms: options.parentsMaxComms,
+    parentsTop: options.parentsTop,
+    parentsWindowSeconds: options.parentsWindowSeconds,
+    version,
+    logger,
+  });
+  // Whatever ends the process, the kernel is told to stop sending (PROC_CN_MCAST_IGNORE).
+  process.on('exit', () => exporter.close());
+
+  let app: FastifyInstance | undefined;
+  const fail = async (error: unknown): Promise<void> => {
+    logger.error(error instanceof StartupError ? error.message : `forkwatch failed: ${(error as Error).stack ?? String(error)}`);
+    exporter.close();
+    await app?.close();
+    process.exit(EXIT_STARTUP_FAILED);
+  };
+
+  try {
+    const server = await startServer({
+      host: options.listenHost,
+      port: options.listenPort,
+      telemetryPath: options.telemetryPath,
+      registries: exporter.registries,
+      ready: () => exporter.ready,
+      version,
+      webConfig,
+      logger,
+    });
+    app = server.app;
+    logger.info('listening', { url: `${server.url}${options.telemetryPath}`, version });
+    handleSignals(exporter, server.app, logger);
+    await exporter.start((error) => void fail(error));
+  } catch (error) {
+    await fail(error);
+  }
+}
+
+function handleSignals(exporter: Exporter, app: FastifyInstance, logger: Logger): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    exporter.close();
+    // A scrape in progress may finish; a stuck connection may not hold the exit up.
+    const deadline = setTimeout(() => process.exit(0), SHUTDOWN_BUDGET_MS);
+    deadline.unref();
+    void app.close().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main(process.argv.slice(2));

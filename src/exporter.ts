@@ -1,0 +1,115 @@
+// The data's path, end to end: kernel socket -> decoding -> accounting and attribution
+// -> metrics. The HTTP side only reads what this holds.
+import { EventCounts } from './accounting/event-counts.js';
+import { Attribution } from './attribution/attribution.js';
+import { ParentCommCounts } from './attribution/parent-comms.js';
+import { TopParents } from './attribution/top-parents.js';
+import { Subscription } from './kernel/subscription.js';
+import type { Logger } from './log.js';
+import { registerBuildInfo } from './metrics/build-info.js';
+import { registerEventMetrics } from './metrics/events.js';
+import { registerNetlinkMetrics, type SocketState } from './metrics/netlink.js';
+import { registerParentMetrics } from './metrics/parents.js';
+import { createRegistries, type Registries } from './metrics/registries.js';
+import { ProcessTable } from './processes/table.js';
+import { readFileSync } from 'node:fs';
+
+export interface ExporterOptions {
+  receiveBufferBytes: number;
+  parentsMaxComms: number;
+  parentsTop: number;
+  parentsWindowSeconds: number;
+  version: string;
+  logger: Logger;
+  ackTimeoutMs?: number;
+}
+
+export class Exporter {
+  readonly registries: Registries = createRegistries();
+  readonly counts = new EventCounts();
+  readonly table = new ProcessTable({ maxEntries: maxProcesses() });
+  readonly parentComms: ParentCommCounts;
+  readonly topParents: TopParents;
+  private readonly attribution: Attribution;
+  private subscription: Subscription | undefined;
+  private lastSocketState: SocketState = { subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 };
+
+  constructor(private readonly options: ExporterOptions) {
+    this.parentComms = new ParentCommCounts(options.parentsMaxComms);
+    this.topParents = new TopParents({ windowSeconds: options.parentsWindowSeconds });
+    this.attribution = new Attribution(this.table, this.parentComms, this.topParents);
+
+    registerEventMetrics(this.registries, this.counts);
+    registerNetlinkMetrics(this.registries, () => this.socketState());
+    registerParentMetrics(this.registries, this.parentComms, this.topParents, {
+      top: options.parentsTop,
+      windowSeconds: options.parentsWindowSeconds,
+    });
+    registerBuildInfo(this.registries, options.version);
+  }
+
+  /** Subscribes to the kernel; resolves once the kernel confirmed it. Throws StartupError. */
+  async start(onFailure: (error: Error) => void): Promise<void> {
+    const { logger } = this.options;
+    const subscribing = Subscription.start({
+      receiveBufferBytes: this.options.receiveBufferBytes,
+      ackTimeoutMs: this.options.ackTimeoutMs,
+      onFailure,
+      sink: {
+        event: (event) => {
+          this.counts.record(event);
+          this.attribution.record(event);
+        },
+        invalid: (reason) => this.counts.recordInvalid(reason),
+      },
+    });
+    // The socket is bound and the request sent: events queue from here on, so the
+    // table seeded now misses nothing that happens meanwhile.
+    this.table.seed();
+    this.subscription = await subscribing;
+
+    const granted = this.subscription.receiveBufferBytes;
+    logger.info('subscribed to process events', {
+      receive_buffer_bytes: granted,
+      buffer_forced: this.subscription.bufferForced,
+      processes_known: this.table.size,
+    });
+    if (!this.subscription.bufferForced) {
+      logger.warn('the large receive buffer needs CAP_NET_ADMIN; without it net.core.rmem_max caps it, and a fork storm can overflow it', {
+        requested_bytes: this.options.receiveBufferBytes,
+        granted_bytes: granted,
+      });
+    }
+  }
+
+  /** Confirmed by the kernel and not closed. */
+  get ready(): boolean {
+    return this.subscription?.subscribed ?? false;
+  }
+
+  /** Unsubscribes from the kernel and closes the socket. */
+  close(): void {
+    if (this.subscription) this.lastSocketState = this.socketState();
+    this.subscription?.close();
+    this.subscription = undefined;
+  }
+
+  private socketState(): SocketState {
+    const subscription = this.subscription;
+    if (!subscription) return { ...this.lastSocketState, subscribed: false };
+    return {
+      subscribed: subscription.subscribed,
+      receiveBufferBytes: subscription.receiveBufferBytes,
+      kernelDrops: subscription.kernelDrops(),
+    };
+  }
+}
+
+// Every live process has a pid below pid_max, so a table that size holds them all.
+function maxProcesses(): number {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+  } catch {
+    return 4_194_304; // the kernel's own upper limit for pid_max
+  }
+}

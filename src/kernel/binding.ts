@@ -1,0 +1,53 @@
+// The only importer of the native addon (native/): a socket, a reader thread, batches.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../package.js';
+
+export interface NativeConnector {
+  /** Sends PROC_CN_MCAST_LISTEN with `ack` in cn_msg.ack. Throws an errno error. */
+  subscribe(ack: number): void;
+  /** Sends PROC_CN_MCAST_IGNORE if subscribed, stops the reader, closes the socket. */
+  close(): void;
+  /** The receive buffer the kernel granted (SO_RCVBUF, which Linux reports doubled). */
+  receiveBufferBytes(): number;
+  /** Whether SO_RCVBUFFORCE was permitted (CAP_NET_ADMIN). */
+  bufferForced(): boolean;
+  /** The kernel's count of datagrams dropped on this socket (SO_MEMINFO). */
+  kernelDrops(): number;
+}
+
+/**
+ * `onBatch` receives datagrams as records (u32 length, u32 sender port id, u32 flags,
+ * bytes padded to 4), or `null` and the error that stopped the reader thread.
+ */
+export type BatchHandler = (batch: Buffer | null, error?: NodeJS.ErrnoException) => void;
+
+interface NativeModule {
+  Connector: new (receiveBufferBytes: number, onBatch: BatchHandler) => NativeConnector;
+}
+
+/** Thrown by the native layer: a failed system call, as Node reports its own. */
+export interface SyscallError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isSyscallError(error: unknown): error is SyscallError {
+  return error instanceof Error && typeof (error as SyscallError).syscall === 'string';
+}
+
+function findAddon(): string {
+  const path = join(packageRoot, 'build', 'Release', 'forkwatch.node');
+  if (!existsSync(path)) {
+    throw new Error(`the native addon ${path} is not built; run npm install (node-gyp builds it with python3, make and g++)`);
+  }
+  return path;
+}
+
+const native = createRequire(import.meta.url)(findAddon()) as NativeModule;
+
+export function openConnector(receiveBufferBytes: number, onBatch: BatchHandler): NativeConnector {
+  return new native.Connector(receiveBufferBytes, onBatch);
+}

@@ -1,0 +1,155 @@
+// Subscribes to the proc connector and turns the reader's batches into decoded events.
+import { randomInt } from 'node:crypto';
+import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
+import { decodeDatagram, type InvalidReason, type ProcEvent } from './decode.js';
+
+export interface EventSink {
+  event(event: ProcEvent): void;
+  invalid(reason: InvalidReason): void;
+}
+
+/** A start-up failure, with a one-line message that says what to change. */
+export class StartupError extends Error {}
+
+export interface SubscribeOptions {
+  receiveBufferBytes: number;
+  sink: EventSink;
+  /** How long to wait for the kernel's acknowledgement before giving up. */
+  ackTimeoutMs?: number;
+  /** The reader thread stopped: the subscription is dead. */
+  onFailure?: (error: Error) => void;
+}
+
+const RECORD_HEADER_BYTES = 12;
+const RECORD_TRUNCATED = 1;
+
+/**
+ * A live subscription: every datagram the kernel sends reaches `sink`, from the moment
+ * the socket is bound, including those that arrive before the acknowledgement.
+ */
+export class Subscription {
+  private confirmed = false;
+  private closed = false;
+
+  private constructor(private readonly connector: NativeConnector) {}
+
+  /** Subscribes and resolves once the kernel has acknowledged this socket's request. */
+  static async start(options: SubscribeOptions): Promise<Subscription> {
+    // The acknowledgement is broadcast to every listener: a random ack value tells ours.
+    const ack = randomInt(1, 0x7fffffff);
+    let acknowledged: (err: number) => void = () => {};
+    const acknowledgement = new Promise<number>((resolve) => (acknowledged = resolve));
+
+    const connector = open(options.receiveBufferBytes, (batch, error) => {
+      if (error) {
+        options.onFailure?.(new Error(`reading the proc connector failed: ${error.message}`));
+        return;
+      }
+      if (batch) forEachEvent(batch, options.sink, ack + 1, acknowledged);
+    });
+    const subscription = new Subscription(connector);
+    try {
+      connector.subscribe(ack);
+    } catch (error) {
+      subscription.close();
+      throw explain(error);
+    }
+
+    const timeoutMs = options.ackTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
+    const outcome = await Promise.race([acknowledgement, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      subscription.close();
+      throw new StartupError(
+        `the kernel did not acknowledge the subscription within ${timeoutMs / 1000}s: forkwatch must run in the host's PID and user namespaces ` +
+          '(Kubernetes: hostPID: true and no user namespace; Docker: --pid=host and no --userns)',
+      );
+    }
+    if (outcome !== 0) {
+      subscription.close();
+      throw new StartupError(`the kernel refused the subscription with errno ${outcome}; check that this kernel's proc connector accepts listeners`);
+    }
+    subscription.confirmed = true;
+    return subscription;
+  }
+
+  /** True from the kernel's acknowledgement until close. */
+  get subscribed(): boolean {
+    return this.confirmed && !this.closed;
+  }
+
+  get receiveBufferBytes(): number {
+    return this.connector.receiveBufferBytes();
+  }
+
+  get bufferForced(): boolean {
+    return this.connector.bufferForced();
+  }
+
+  kernelDrops(): number {
+    return this.connector.kernelDrops();
+  }
+
+  /** Unsubscribes (PROC_CN_MCAST_IGNORE) and closes the socket. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connector.close();
+  }
+}
+
+function open(receiveBufferBytes: number, onBatch: Parameters<typeof openConnector>[1]): NativeConnector {
+  try {
+    return openConnector(receiveBufferBytes, onBatch);
+  } catch (error) {
+    throw explain(error);
+  }
+}
+
+function forEachEvent(batch: Buffer, sink: EventSink, ourAck: number, acknowledged: (err: number) => void): void {
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  let offset = 0;
+  while (offset + RECORD_HEADER_BYTES <= batch.byteLength) {
+    const length = view.getUint32(offset, true);
+    const senderPort = view.getUint32(offset + 4, true);
+    const flags = view.getUint32(offset + 8, true);
+    const start = offset + RECORD_HEADER_BYTES;
+    offset = start + ((length + 3) & ~3);
+    if (flags & RECORD_TRUNCATED) {
+      sink.invalid('truncated');
+      continue;
+    }
+    const decoded = decodeDatagram(view, start, length, senderPort);
+    if (!decoded.ok) {
+      sink.invalid(decoded.reason);
+      continue;
+    }
+    const event = decoded.event;
+    if (event.what === 'ack' && event.ack === ourAck) acknowledged(event.err);
+    sink.event(event);
+  }
+}
+
+/** Turns a failed system call at start-up into a message that says what to change. */
+function explain(error: unknown): Error {
+  if (!isSyscallError(error)) return error instanceof Error ? error : new Error(String(error));
+  const { code, syscall } = error;
+  if (syscall === 'socket' && (code === 'EPROTONOSUPPORT' || code === 'EAFNOSUPPORT')) {
+    return new StartupError(
+      'this kernel has no proc connector (socket: ' + code + '); use a kernel built with CONFIG_CONNECTOR=y and CONFIG_PROC_EVENTS=y',
+    );
+  }
+  if (syscall === 'bind' && code === 'EPERM') {
+    return new StartupError(
+      'binding the proc connector needs CAP_NET_ADMIN on Linux before 6.6 (bind: EPERM); run as root or add the NET_ADMIN capability (Kubernetes: capabilities.add: [NET_ADMIN]; Docker: --cap-add=NET_ADMIN)',
+    );
+  }
+  if (syscall === 'sendto' && code === 'ECONNREFUSED') {
+    return new StartupError(
+      "the kernel refused the subscription (sendto: ECONNREFUSED): forkwatch must run in the host's network namespace (Kubernetes: hostNetwork: true; Docker: --network=host)",
+    );
+  }
+  return new StartupError(`opening the proc connector failed: ${error.message}`);
+}

@@ -1,0 +1,60 @@
+// What arrived from the kernel, and what did not.
+import { Counter, Gauge } from 'prom-client';
+import { EVENT_NAMES, type EventCounts } from '../accounting/event-counts.js';
+import { both, type Registries } from './registries.js';
+
+export function registerEventMetrics(registries: Registries, counts: EventCounts): void {
+  const registers = both(registries);
+
+  new Counter({
+    name: 'forkwatch_forks_total',
+    help: 'Fork events received from the kernel. A thread is a child whose pid differs from its tgid.',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ kind: 'process' }, counts.processForks);
+      this.inc({ kind: 'thread' }, counts.threadForks);
+    },
+  });
+
+  new Counter({
+    name: 'forkwatch_events_total',
+    help: 'Process events received from the kernel, by type; "other" holds acknowledgements and types this version does not know.',
+    labelNames: ['event'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const event of EVENT_NAMES) this.inc({ event }, counts.events[event]);
+    },
+  });
+
+  new Counter({
+    name: 'forkwatch_events_lost_total',
+    help: 'Events the kernel sent to this listener that never arrived, from gaps in the per-CPU sequence numbers.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(counts.lost);
+    },
+  });
+
+  new Counter({
+    name: 'forkwatch_messages_invalid_total',
+    help: 'Datagrams rejected as malformed or not from the kernel.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(counts.invalid);
+    },
+  });
+
+  new Gauge({
+    name: 'forkwatch_forks_peak_per_second',
+    help: 'The most forks (processes and threads) in any one whole second of the trailing 60 seconds.',
+    registers,
+    collect() {
+      this.set(counts.peak.peak());
+    },
+  });
+}

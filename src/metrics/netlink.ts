@@ -1,0 +1,41 @@
+// The socket's own state, read from the kernel at scrape time.
+import { Counter, Gauge } from 'prom-client';
+import { both, type Registries } from './registries.js';
+
+export interface SocketState {
+  subscribed: boolean;
+  receiveBufferBytes: number;
+  kernelDrops: number;
+}
+
+export function registerNetlinkMetrics(registries: Registries, read: () => SocketState): void {
+  const registers = both(registries);
+
+  new Counter({
+    name: 'forkwatch_netlink_drops_total',
+    help: "The kernel's own count of messages dropped on this socket because its receive buffer was full (SO_MEMINFO).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(read().kernelDrops);
+    },
+  });
+
+  new Gauge({
+    name: 'forkwatch_netlink_receive_buffer_bytes',
+    help: 'The receive buffer the kernel granted the socket, as SO_RCVBUF reports it (Linux doubles the request for bookkeeping).',
+    registers,
+    collect() {
+      this.set(read().receiveBufferBytes);
+    },
+  });
+
+  new Gauge({
+    name: 'forkwatch_subscribed',
+    help: 'Whether the kernel has confirmed the subscription to process events (1) or not (0).',
+    registers,
+    collect() {
+      this.set(read().subscribed ? 1 : 0);
+    },
+  });
+}

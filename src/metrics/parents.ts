@@ -1,0 +1,43 @@
+// Who is forking: by command name since start, and the busiest processes right now.
+import { Counter, Gauge } from 'prom-client';
+import { OTHER_COMM, type ParentCommCounts } from '../attribution/parent-comms.js';
+import type { TopParents } from '../attribution/top-parents.js';
+import { both, type Registries } from './registries.js';
+
+export interface ParentMetricsOptions {
+  top: number;
+  windowSeconds: number;
+}
+
+export function registerParentMetrics(
+  registries: Registries,
+  parentComms: ParentCommCounts,
+  topParents: TopParents,
+  options: ParentMetricsOptions,
+): void {
+  const registers = both(registries);
+
+  new Counter({
+    name: 'forkwatch_parent_forks_total',
+    help: 'Process forks by the command name of the parent process; names past the cap count under comm="__other__".',
+    labelNames: ['comm'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ comm: OTHER_COMM }, 0); // known in advance, so exported from the start
+      for (const [comm, forks] of parentComms.counts) this.inc({ comm }, forks);
+    },
+  });
+
+  new Gauge({
+    name: 'forkwatch_top_parent_forks',
+    help: `Process forks made in the trailing ${options.windowSeconds} seconds by each of the ${options.top} busiest parent processes.`,
+    labelNames: ['pid', 'comm'] as const,
+    registers,
+    collect() {
+      // Processes leave the top: their series must go, not linger at an old value.
+      this.reset();
+      for (const { pid, comm, forks } of topParents.top(options.top)) this.set({ pid: String(pid), comm }, forks);
+    },
+  });
+}

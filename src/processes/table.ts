@@ -1,0 +1,80 @@
+// The live process table: each process's current command name, kept from the events.
+import { listProcessIds, readProcComm } from './comm.js';
+
+/** The name counted when a process's name cannot be known (it exited before we asked). */
+export const UNKNOWN_COMM = '__unknown__';
+
+interface Entry {
+  comm: string;
+  /** It exec'd since `comm` was learnt: /proc has the new name. */
+  stale: boolean;
+}
+
+export interface ProcessTableOptions {
+  /** Most processes kept; the oldest entry goes first when full (lost exits leave debris). */
+  maxEntries: number;
+  readComm?: (pid: number) => string | undefined;
+}
+
+export class ProcessTable {
+  private readonly entries = new Map<number, Entry>();
+  private readonly maxEntries: number;
+  private readonly readComm: (pid: number) => string | undefined;
+
+  constructor(options: ProcessTableOptions) {
+    this.maxEntries = options.maxEntries;
+    this.readComm = options.readComm ?? readProcComm;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Learns every process alive now. */
+  seed(pids: number[] = listProcessIds()): void {
+    for (const pid of pids) {
+      const comm = this.readComm(pid);
+      if (comm !== undefined) this.set(pid, { comm, stale: false });
+    }
+  }
+
+  /** A new process (not a thread): it starts with its parent's name. */
+  forked(parentTgid: number, childTgid: number): void {
+    const parent = this.entries.get(parentTgid);
+    if (parent) this.set(childTgid, { comm: parent.comm, stale: parent.stale });
+    else this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
+  }
+
+  execed(tgid: number): void {
+    const entry = this.entries.get(tgid);
+    if (entry) entry.stale = true;
+  }
+
+  renamed(tgid: number, comm: string): void {
+    this.set(tgid, { comm, stale: false });
+  }
+
+  exited(tgid: number): void {
+    this.entries.delete(tgid);
+  }
+
+  /** The process's current name, read from /proc only when not known or stale. */
+  comm(tgid: number): string {
+    const entry = this.entries.get(tgid);
+    if (entry && !entry.stale) return entry.comm;
+    const comm = this.readComm(tgid);
+    if (comm === undefined) return UNKNOWN_COMM;
+    this.set(tgid, { comm, stale: false });
+    return comm;
+  }
+
+  private set(tgid: number, entry: Entry): void {
+    // Re-inserting keeps the Map's order the order of last change, oldest first.
+    this.entries.delete(tgid);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(tgid, entry);
+  }
+}
