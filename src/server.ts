@@ -1,6 +1,8 @@
 // Process concerns of the HTTP side: the port, TLS, and a graceful close.
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { TLSSocket } from 'node:tls';
 import { forkwatchApp, type AppOptions } from './http/app.js';
+import { clientCertificateAccepted } from './http/web-config.js';
 import { StartupError } from './kernel/subscription.js';
 import type { Logger } from './log.js';
 
@@ -20,6 +22,13 @@ export async function startServer(options: ServerOptions): Promise<{ app: Fastif
     options.logger.error('request failed', { url: request.url, error: message });
     void reply.code(500).type('text/plain').send(`forkwatch: ${message}\n`);
   });
+  const webConfig = options.webConfig;
+  if (webConfig?.https) {
+    // Two client-certificate policies need a check per connection (see web-config.ts).
+    app.server.on('secureConnection', (socket: TLSSocket) => {
+      if (!clientCertificateAccepted(webConfig, socket)) socket.destroy();
+    });
+  }
   await app.register(forkwatchApp, options);
 
   const shown = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;

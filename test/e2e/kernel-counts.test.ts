@@ -1,0 +1,75 @@
+// The real kernel, the real command: forks counted exactly and attributed by name.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { forkAs, forkRenamed, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
+import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
+import { describeKernel } from '../helpers/kernel.js';
+import { sampleValue } from '../helpers/metrics-text.js';
+import { quietReading } from '../helpers/quiet.js';
+
+/** Scrapes until `read` returns `expected` or the deadline passes; returns the last value. */
+async function settle(forkwatch: RunningForkwatch, read: (page: string) => number, expected: number): Promise<number> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const value = read(await forkwatch.scrape());
+    if (value === expected || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}
+
+describeKernel('counting forks from the kernel', () => {
+  let forkwatch: RunningForkwatch;
+
+  beforeAll(async () => {
+    forkwatch = await startForkwatch();
+  });
+
+  afterAll(async () => {
+    await forkwatch?.stop();
+    removeForkers();
+  });
+
+  it('counts a child that forks exactly N times exactly N times, under its name', async () => {
+    const name = uniqueName('fw-exact-');
+    forkAs(name, 137);
+    const counted = await settle(forkwatch, (page) => sampleValue(page, 'forkwatch_parent_forks_total', { comm: name }), 137);
+    expect(counted).toBe(137);
+    // Nothing more arrives later under that name.
+    await sleep(300);
+    expect(sampleValue(await forkwatch.scrape(), 'forkwatch_parent_forks_total', { comm: name })).toBe(137);
+  });
+
+  it('attributes forks to the name a process gave itself with prctl(PR_SET_NAME)', async () => {
+    const first = uniqueName('fw-first-');
+    const renamed = uniqueName('fw-renamed-');
+    forkRenamed(first, 7, Buffer.from(renamed), 42);
+    const counted = await settle(forkwatch, (page) => sampleValue(page, 'forkwatch_parent_forks_total', { comm: renamed }), 42);
+    expect(counted).toBe(42);
+    expect(sampleValue(await forkwatch.scrape(), 'forkwatch_parent_forks_total', { comm: first })).toBe(7);
+  });
+
+  it('moves forkwatch_forks_total exactly as /proc/stat counts forks over a quiet window', async () => {
+    const before = await quietReading(forkwatch.scrape);
+    forkAs(uniqueName('fw-window-'), 500);
+    const after = await quietReading(forkwatch.scrape);
+    expect(after.kernel - before.kernel).toBeGreaterThanOrEqual(501); // the forker itself, and its 500
+    expect(after.counted - before.counted).toBe(after.kernel - before.kernel);
+  });
+
+  it('counts threads as kind="thread" and never attributes them as process forks', async () => {
+    const name = uniqueName('fw-threads-');
+    const before = await quietReading(forkwatch.scrape);
+    threadsAs(name, 64);
+    const after = await quietReading(forkwatch.scrape);
+    const threads = (page: string): number => sampleValue(page, 'forkwatch_forks_total', { kind: 'thread' });
+    expect(threads(after.page) - threads(before.page)).toBeGreaterThanOrEqual(64);
+    expect(sampleValue(after.page, 'forkwatch_parent_forks_total', { comm: name })).toBe(0);
+    expect(after.counted - before.counted).toBe(after.kernel - before.kernel);
+  });
+
+  it('loses nothing and rejects nothing while counting', async () => {
+    const page = await forkwatch.scrape();
+    expect(sampleValue(page, 'forkwatch_events_lost_total')).toBe(0);
+    expect(sampleValue(page, 'forkwatch_messages_invalid_total')).toBe(0);
+    expect(sampleValue(page, 'forkwatch_subscribed')).toBe(1);
+  });
+});

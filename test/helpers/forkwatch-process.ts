@@ -1,0 +1,111 @@
+// Runs the real forkwatch command (the built dist/src/cli.js) as a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/package.js';
+
+/** The built command: tests run what `npm start` runs. */
+export const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningForkwatch {
+  pid: number;
+  /** e.g. http://127.0.0.1:41234 */
+  url: string;
+  child: ChildProcess;
+  stderr(): string;
+  scrape(path?: string): Promise<string>;
+  /** Sends `signal` and waits for the exit; resolves with how long it took. */
+  stop(signal?: NodeJS.Signals): Promise<Exit & { ms: number }>;
+}
+
+export interface StartOptions {
+  /** Words before `node cli.js`, e.g. ['unshare', '--net']. */
+  prefix?: string[];
+  /** Resolve only once /-/ready answers 200 (default true). */
+  waitReady?: boolean;
+  timeoutMs?: number;
+}
+
+function command(args: string[], prefix: string[] = []): [string, string[]] {
+  const words = [...prefix, process.execPath, CLI, ...args];
+  return [words[0]!, words.slice(1)];
+}
+
+/** Runs forkwatch until it exits (for start-ups that must fail), killing it after `timeoutMs`. */
+export async function runForkwatch(args: string[], options: StartOptions = {}): Promise<Exit> {
+  const [file, argv] = command(args, options.prefix);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
+}
+
+/** Starts forkwatch on a free loopback port and waits until it listens (and is ready). */
+export async function startForkwatch(args: string[] = [], options: StartOptions = {}): Promise<RunningForkwatch> {
+  const [file, argv] = command(['--web.listen-address', '127.0.0.1:0', ...args], options.prefix);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  let url: string | undefined;
+  while (url === undefined) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`forkwatch exited at start:\n${stderr}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`forkwatch did not listen in time:\n${stderr}`);
+    }
+    const match = /"msg":"listening","url":"(https?:\/\/[^/"]+)/.exec(stderr);
+    if (match) url = match[1];
+    else await sleep(20);
+  }
+  const base = url;
+  const scrape = async (path = '/metrics'): Promise<string> => {
+    const response = await fetch(`${base}${path}`);
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status}`);
+    return response.text();
+  };
+  if (options.waitReady ?? true) {
+    for (;;) {
+      const response = await fetch(`${base}/-/ready`).catch(() => undefined);
+      if (response?.status === 200) break;
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`forkwatch was not ready in time:\n${stderr}`);
+      }
+      await sleep(20);
+    }
+  }
+  return {
+    pid: child.pid!,
+    url: base,
+    child,
+    stderr: () => stderr,
+    scrape,
+    async stop(signal = 'SIGTERM') {
+      const started = Date.now();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const [code, exitSignal] = await exited;
+      return { code, signal: exitSignal, stdout, stderr, ms: Date.now() - started };
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
