@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 // Invalid UTF-8 becomes U+FFFD, so every name is a valid label value; prom-client
 // escapes the rest (backslash, quote, newline) when it writes the page.
-const utf8 = new TextDecoder('utf-8', { fatal: false });
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 export function commFromBytes(bytes: Uint8Array): string {
   return utf8.decode(bytes);

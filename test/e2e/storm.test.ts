@@ -1,0 +1,86 @@
+// Fork storms against the real kernel: nothing lost, and every loss accounted for.
+import { afterEach, expect, it } from 'vitest';
+import { Exporter } from '../../src/exporter.js';
+import { createLogger } from '../../src/log.js';
+import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
+import { describeKernel } from '../helpers/kernel.js';
+import { sampleValue } from '../helpers/metrics-text.js';
+import { quietReading } from '../helpers/quiet.js';
+import { forkOnEveryCpu, startStorm, type Storm } from '../helpers/storm.js';
+
+describeKernel('fork storms', () => {
+  let forkwatch: RunningForkwatch | undefined;
+  let exporter: Exporter | undefined;
+  let storm: Storm | undefined;
+
+  afterEach(async () => {
+    await storm?.stop();
+    if (forkwatch) process.kill(forkwatch.pid, 'SIGCONT'); // in case a test failed while it was stopped
+    await forkwatch?.stop();
+    exporter?.close();
+    forkwatch = exporter = storm = undefined;
+  });
+
+  it('loses nothing in a 10 s stress-ng --vfork 2 storm and counts what /proc/stat counts', async () => {
+    forkwatch = await startForkwatch();
+    const before = await quietReading(forkwatch.scrape);
+    storm = startStorm(10);
+    await storm.done;
+    const after = await quietReading(forkwatch.scrape);
+
+    const kernel = after.kernel - before.kernel;
+    const counted = after.counted - before.counted;
+    expect(kernel).toBeGreaterThan(10_000);
+    expect(sampleValue(after.page, 'forkwatch_events_lost_total')).toBe(0);
+    expect(sampleValue(after.page, 'forkwatch_netlink_drops_total')).toBe(0);
+    expect(Math.abs(counted - kernel)).toBeLessThanOrEqual(kernel * 0.001);
+  }, 60_000);
+
+  it('loses nothing while the JavaScript thread stalls for 250 ms at a time during a storm', async () => {
+    // A 4 MiB buffer holds about 50 ms of this storm: only a reader that keeps reading
+    // while JavaScript is blocked can get through a 250 ms stall without loss.
+    exporter = new Exporter({
+      receiveBufferBytes: 4 << 20,
+      parentsMaxComms: 500,
+      parentsTop: 10,
+      parentsWindowSeconds: 60,
+      version: 'test',
+      logger: createLogger('error', 'json'),
+    });
+    await exporter.start((error) => {
+      throw error;
+    });
+    const scrape = (): Promise<string> => exporter!.registries.text.metrics();
+    const before = await quietReading(scrape);
+    storm = startStorm(4);
+    const blocker = new Int32Array(new SharedArrayBuffer(4));
+    for (let stall = 0; stall < 6; stall++) {
+      await sleep(300);
+      Atomics.wait(blocker, 0, 0, 250); // blocks this thread, as a GC pause or a huge scrape would
+    }
+    await storm.done;
+    const after = await quietReading(scrape);
+
+    expect(sampleValue(after.page, 'forkwatch_events_lost_total')).toBe(0);
+    expect(sampleValue(after.page, 'forkwatch_netlink_drops_total')).toBe(0);
+    expect(after.counted - before.counted).toBe(after.kernel - before.kernel);
+  }, 60_000);
+
+  it('accounts for every event lost while the exporter is stopped and its buffer overflows', async () => {
+    forkwatch = await startForkwatch(['--netlink.receive-buffer-bytes', '1MiB']);
+    storm = startStorm(4);
+    await sleep(1000);
+    process.kill(forkwatch.pid, 'SIGSTOP'); // every thread, the reader too
+    await sleep(1500);
+    process.kill(forkwatch.pid, 'SIGCONT');
+    await storm.done;
+    forkOnEveryCpu();
+    const after = await quietReading(forkwatch.scrape);
+
+    const lost = sampleValue(after.page, 'forkwatch_events_lost_total');
+    const drops = sampleValue(after.page, 'forkwatch_netlink_drops_total');
+    expect(drops).toBeGreaterThan(1000);
+    // The kernel's own count of what it could not deliver is what the sequence gaps say.
+    expect(lost).toBe(drops);
+  }, 60_000);
+});

@@ -1,0 +1,42 @@
+// A fork storm: stress-ng's vfork stressors, the fastest fork rate this machine makes.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
+
+export interface Storm {
+  /** Resolves when stress-ng has finished; rejects if it failed. */
+  done: Promise<void>;
+  /** Ends stress-ng (by its pid) if it is still running. */
+  stop(): Promise<void>;
+}
+
+export function startStorm(seconds: number, workers = 2): Storm {
+  const child: ChildProcess = spawn('stress-ng', ['--vfork', String(workers), '--timeout', `${seconds}s`, '--quiet'], {
+    stdio: 'ignore',
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    if (code !== 0 && signal !== 'SIGTERM') throw new Error(`stress-ng failed (exit ${code ?? signal})`);
+  });
+  const failed = once(child, 'error').then(([error]) => {
+    throw new Error(`stress-ng did not start (${(error as Error).message}); install it with apt-get install stress-ng`);
+  });
+  return {
+    done: Promise.race([exited, failed]),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        process.kill(child.pid, 'SIGTERM');
+        await exited.catch(() => undefined);
+      }
+    },
+  };
+}
+
+/**
+ * Makes one fork on every CPU. The loss at the end of a burst shows only when each CPU
+ * next sends an event, so this reveals it.
+ */
+export function forkOnEveryCpu(): void {
+  for (let cpu = 0; cpu < availableParallelism(); cpu++) {
+    spawnSync('taskset', ['-c', String(cpu), 'true']);
+  }
+}
