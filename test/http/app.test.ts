@@ -1,0 +1,146 @@
+// Every route, through fastify's inject(): no port, no kernel.
+import bcrypt from 'bcryptjs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Exporter } from '../../src/exporter.js';
+import { forkwatchApp } from '../../src/http/app.js';
+import type { WebConfig } from '../../src/http/web-config.js';
+import { createLogger } from '../../src/log.js';
+import { sampleValue } from '../helpers/metrics-text.js';
+
+const CORE_METRICS = [
+  'forkwatch_forks_total',
+  'forkwatch_events_total',
+  'forkwatch_events_lost_total',
+  'forkwatch_netlink_drops_total',
+  'forkwatch_messages_invalid_total',
+  'forkwatch_netlink_receive_buffer_bytes',
+  'forkwatch_subscribed',
+  'forkwatch_forks_peak_per_second',
+  'forkwatch_parent_forks_total',
+  'forkwatch_top_parent_forks',
+  'forkwatch_build_info',
+];
+
+let app: FastifyInstance | undefined;
+
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function build(options: { ready?: () => boolean; telemetryPath?: string; webConfig?: WebConfig } = {}): Promise<FastifyInstance> {
+  // An exporter that never subscribed: its metrics exist, all at their start values.
+  const exporter = new Exporter({
+    receiveBufferBytes: 1 << 20,
+    parentsMaxComms: 500,
+    parentsTop: 10,
+    parentsWindowSeconds: 60,
+    version: '1.2.3-test',
+    logger: createLogger('error', 'json'),
+  });
+  app = Fastify();
+  await app.register(forkwatchApp, {
+    registries: exporter.registries,
+    ready: options.ready ?? (() => false),
+    version: '1.2.3-test',
+    telemetryPath: options.telemetryPath ?? '/metrics',
+    webConfig: options.webConfig,
+  });
+  return app;
+}
+
+describe('GET /metrics', () => {
+  it('serves the Prometheus text format with every core metric', async () => {
+    const response = await (await build()).inject('/metrics');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/plain; version=0.0.4');
+    for (const name of CORE_METRICS) {
+      expect(response.body).toContain(`# HELP ${name} `);
+      expect(response.body).toContain(`# TYPE ${name} `);
+    }
+  });
+
+  it('exports every label set known in advance from the start, at 0', async () => {
+    const page = (await (await build()).inject('/metrics')).body;
+    for (const kind of ['process', 'thread']) expect(page).toContain(`forkwatch_forks_total{kind="${kind}"} 0`);
+    for (const event of ['fork', 'exec', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'exit', 'other']) {
+      expect(page).toContain(`forkwatch_events_total{event="${event}"} 0`);
+    }
+    expect(page).toContain('forkwatch_parent_forks_total{comm="__other__"} 0');
+    expect(sampleValue(page, 'forkwatch_subscribed')).toBe(0);
+    expect(sampleValue(page, 'forkwatch_build_info', { version: '1.2.3-test', nodejs: process.versions.node })).toBe(1);
+  });
+
+  it('serves OpenMetrics to a scraper that asks for it', async () => {
+    const response = await (await build()).inject({
+      url: '/metrics',
+      headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('application/openmetrics-text');
+    expect(response.body).toContain('# TYPE forkwatch_forks counter');
+    expect(response.body.endsWith('# EOF\n')).toBe(true);
+  });
+
+  it('serves the page at --web.telemetry-path, and not at /metrics then', async () => {
+    const server = await build({ telemetryPath: '/custom/path' });
+    expect((await server.inject('/custom/path')).statusCode).toBe(200);
+    expect((await server.inject('/metrics')).statusCode).toBe(404);
+  });
+});
+
+describe('GET /', () => {
+  it('names the exporter and its version and links to the metrics', async () => {
+    const response = await (await build({ telemetryPath: '/m' })).inject('/');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/html');
+    expect(response.body).toContain('forkwatch');
+    expect(response.body).toContain('1.2.3-test');
+    expect(response.body).toContain('href="/m"');
+  });
+});
+
+describe('health and readiness', () => {
+  it('answers /-/healthy with 200', async () => {
+    expect((await (await build()).inject('/-/healthy')).statusCode).toBe(200);
+  });
+
+  it('answers /-/ready with 503 until the subscription is confirmed, then 200', async () => {
+    let ready = false;
+    const server = await build({ ready: () => ready });
+    expect((await server.inject('/-/ready')).statusCode).toBe(503);
+    ready = true;
+    expect((await server.inject('/-/ready')).statusCode).toBe(200);
+  });
+});
+
+describe('basic auth and headers from the web config', () => {
+  const webConfig = (): WebConfig => ({
+    clientAuthType: 'NoClientCert',
+    basicAuthUsers: new Map([['prometheus', bcrypt.hashSync('s3cret', 4)]]),
+    headers: { 'X-Frame-Options': 'deny' },
+  });
+  const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+  it('refuses a request without credentials with 401 and a challenge', async () => {
+    const response = await (await build({ webConfig: webConfig() })).inject('/metrics');
+    expect(response.statusCode).toBe(401);
+    expect(response.headers['www-authenticate']).toBe('Basic');
+  });
+
+  it('refuses a wrong password and an unknown user', async () => {
+    const server = await build({ webConfig: webConfig() });
+    expect((await server.inject({ url: '/metrics', headers: { authorization: basic('prometheus', 'wrong') } })).statusCode).toBe(401);
+    expect((await server.inject({ url: '/metrics', headers: { authorization: basic('mallory', 's3cret') } })).statusCode).toBe(401);
+  });
+
+  it('serves the right user, with the configured headers', async () => {
+    const response = await (await build({ webConfig: webConfig() })).inject({
+      url: '/metrics',
+      headers: { authorization: basic('prometheus', 's3cret') },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['x-frame-options']).toBe('deny');
+  });
+});
