@@ -55,6 +55,7 @@ class Connector : public Napi::ObjectWrap<Connector> {
     return DefineClass(env, "Connector",
                        {
                            InstanceMethod<&Connector::Subscribe>("subscribe"),
+                           InstanceMethod<&Connector::Unsubscribe>("unsubscribe"),
                            InstanceMethod<&Connector::Close>("close"),
                            InstanceMethod<&Connector::ReceiveBufferBytes>("receiveBufferBytes"),
                            InstanceMethod<&Connector::BufferForced>("bufferForced"),
@@ -106,6 +107,23 @@ class Connector : public Napi::ObjectWrap<Connector> {
     return info.Env().Undefined();
   }
 
+  Napi::Value Unsubscribe(const Napi::CallbackInfo& info) {
+    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    try {
+      SendIgnore();
+    } catch (const SysError& e) {
+      throw ErrnoError(info.Env(), e);
+    }
+    return info.Env().Undefined();
+  }
+
+  // PROC_CN_MCAST_IGNORE, once per LISTEN: the kernel counts listeners.
+  void SendIgnore() {
+    if (!subscribed_) return;
+    subscribed_ = false;
+    socket_->send_control(kMcastIgnore, 0);
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();
     return info.Env().Undefined();
@@ -139,13 +157,10 @@ class Connector : public Napi::ObjectWrap<Connector> {
   // last, once nothing can call it.
   void Shutdown() {
     if (!socket_) return;
-    if (subscribed_) {
-      try {
-        socket_->send_control(kMcastIgnore, 0);
-      } catch (const SysError&) {
-        // Nothing more can be done: the socket was never accepted by the kernel.
-      }
-      subscribed_ = false;
+    try {
+      SendIgnore();
+    } catch (const SysError&) {
+      // Nothing more can be done: the kernel never accepted this socket's requests.
     }
     const uint64_t one = 1;
     if (::write(wake_.get(), &one, sizeof one) < 0) {
@@ -227,10 +242,15 @@ class Connector : public Napi::ObjectWrap<Connector> {
       failure = handover->failure;
       handover->failed = false;
     }
-    if (!taken.empty()) {
-      callback.Call({Napi::Buffer<uint8_t>::Copy(env, taken.data(), taken.size())});
+    // The JavaScript handler catches its own errors; a call can still fail while the
+    // environment shuts down, and an exception must not escape into Node here.
+    try {
+      if (!taken.empty()) {
+        callback.Call({Napi::Buffer<uint8_t>::Copy(env, taken.data(), taken.size())});
+      }
+      if (failed) callback.Call({env.Null(), ErrnoError(env, failure).Value()});
+    } catch (const Napi::Error&) {
     }
-    if (failed) callback.Call({env.Null(), ErrnoError(env, failure).Value()});
   }
 
   Napi::Env env_{nullptr};

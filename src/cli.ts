@@ -46,11 +46,9 @@ async function main(argv: string[]): Promise<void> {
     version,
     logger,
   });
-  // Whatever ends the process, the kernel is told to stop sending (PROC_CN_MCAST_IGNORE).
-  process.on('exit', () => exporter.close());
-
   let app: FastifyInstance | undefined;
   const fail = async (error: unknown): Promise<void> => {
+    if (stopping) return; // a signal arrived: the shutdown owns the exit
     logger.error(error instanceof StartupError ? error.message : `forkwatch failed: ${(error as Error).stack ?? String(error)}`);
     exporter.close();
     await app?.close();
@@ -77,8 +75,9 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+let stopping = false;
+
 function handleSignals(exporter: Exporter, app: FastifyInstance, logger: Logger): void {
-  let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;

@@ -32,7 +32,6 @@ export class Exporter {
   readonly topParents: TopParents;
   private readonly attribution: Attribution;
   private subscription: Subscription | undefined;
-  private lastSocketState: SocketState = { subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 };
 
   constructor(private readonly options: ExporterOptions) {
     this.parentComms = new ParentCommCounts(options.parentsMaxComms);
@@ -51,9 +50,8 @@ export class Exporter {
   /** Subscribes to the kernel; resolves once the kernel confirmed it. Throws StartupError. */
   async start(onFailure: (error: Error) => void): Promise<void> {
     const { logger } = this.options;
-    const subscribing = Subscription.start({
+    this.subscription = Subscription.open({
       receiveBufferBytes: this.options.receiveBufferBytes,
-      ackTimeoutMs: this.options.ackTimeoutMs,
       onFailure,
       sink: {
         event: (event) => {
@@ -66,15 +64,16 @@ export class Exporter {
     // The socket is bound and the request sent: events queue from here on, so the
     // table seeded now misses nothing that happens meanwhile.
     this.table.seed();
-    this.subscription = await subscribing;
+    await this.subscription.confirmed(this.options.ackTimeoutMs);
 
     const granted = this.subscription.receiveBufferBytes;
+    const forced = this.subscription.bufferForced;
     logger.info('subscribed to process events', {
       receive_buffer_bytes: granted,
-      buffer_forced: this.subscription.bufferForced,
+      buffer_forced: forced,
       processes_known: this.table.size,
     });
-    if (!this.subscription.bufferForced) {
+    if (!forced) {
       logger.warn('the large receive buffer needs CAP_NET_ADMIN; without it net.core.rmem_max caps it, and a fork storm can overflow it', {
         requested_bytes: this.options.receiveBufferBytes,
         granted_bytes: granted,
@@ -89,14 +88,12 @@ export class Exporter {
 
   /** Unsubscribes from the kernel and closes the socket. */
   close(): void {
-    if (this.subscription) this.lastSocketState = this.socketState();
     this.subscription?.close();
-    this.subscription = undefined;
   }
 
   private socketState(): SocketState {
     const subscription = this.subscription;
-    if (!subscription) return { ...this.lastSocketState, subscribed: false };
+    if (!subscription) return { subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 };
     return {
       subscribed: subscription.subscribed,
       receiveBufferBytes: subscription.receiveBufferBytes,

@@ -7,6 +7,8 @@ import { packageRoot } from '../package.js';
 export interface NativeConnector {
   /** Sends PROC_CN_MCAST_LISTEN with `ack` in cn_msg.ack. Throws an errno error. */
   subscribe(ack: number): void;
+  /** Sends PROC_CN_MCAST_IGNORE if subscribed; the socket stays open. Throws an errno error. */
+  unsubscribe(): void;
   /** Sends PROC_CN_MCAST_IGNORE if subscribed, stops the reader, closes the socket. */
   close(): void;
   /** The receive buffer the kernel granted (SO_RCVBUF, which Linux reports doubled). */
@@ -48,6 +50,26 @@ function findAddon(): string {
 
 const native = createRequire(import.meta.url)(findAddon()) as NativeModule;
 
+// Node runs no addon cleanup on process.exit(), and a socket closed without
+// PROC_CN_MCAST_IGNORE leaves the kernel's listener count raised until reboot: so every
+// connector still open when the process exits is closed here, whoever forgot it.
+const open = new Set<NativeConnector>();
+process.on('exit', () => {
+  for (const connector of open) connector.close();
+});
+
 export function openConnector(receiveBufferBytes: number, onBatch: BatchHandler): NativeConnector {
-  return new native.Connector(receiveBufferBytes, onBatch);
+  const connector = new native.Connector(receiveBufferBytes, onBatch);
+  open.add(connector);
+  return {
+    subscribe: (ack) => connector.subscribe(ack),
+    unsubscribe: () => connector.unsubscribe(),
+    close: () => {
+      open.delete(connector);
+      connector.close();
+    },
+    receiveBufferBytes: () => connector.receiveBufferBytes(),
+    bufferForced: () => connector.bufferForced(),
+    kernelDrops: () => connector.kernelDrops(),
+  };
 }

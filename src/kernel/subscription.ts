@@ -14,8 +14,6 @@ export class StartupError extends Error {}
 export interface SubscribeOptions {
   receiveBufferBytes: number;
   sink: EventSink;
-  /** How long to wait for the kernel's acknowledgement before giving up. */
-  ackTimeoutMs?: number;
   /** The reader thread stopped: the subscription is dead. */
   onFailure?: (error: Error) => void;
 }
@@ -24,17 +22,31 @@ const RECORD_HEADER_BYTES = 12;
 const RECORD_TRUNCATED = 1;
 
 /**
- * A live subscription: every datagram the kernel sends reaches `sink`, from the moment
- * the socket is bound, including those that arrive before the acknowledgement.
+ * A subscription: every datagram the kernel sends reaches `sink`, from the moment the
+ * socket is bound, including those that arrive before the acknowledgement.
  */
 export class Subscription {
-  private confirmed = false;
+  private acknowledged = false;
   private closed = false;
+  private dropsAtClose = 0;
+  /** The receive buffer the kernel granted (SO_RCVBUF, which Linux reports doubled). */
+  readonly receiveBufferBytes: number;
+  /** Whether SO_RCVBUFFORCE was permitted (CAP_NET_ADMIN). */
+  readonly bufferForced: boolean;
 
-  private constructor(private readonly connector: NativeConnector) {}
+  private constructor(
+    private readonly connector: NativeConnector,
+    private readonly acknowledgement: Promise<number>,
+  ) {
+    this.receiveBufferBytes = connector.receiveBufferBytes();
+    this.bufferForced = connector.bufferForced();
+  }
 
-  /** Subscribes and resolves once the kernel has acknowledged this socket's request. */
-  static async start(options: SubscribeOptions): Promise<Subscription> {
+  /**
+   * Opens the socket and asks the kernel for every event type. Throws StartupError.
+   * The kernel's answer is awaited with `confirmed()`; close() works at any time.
+   */
+  static open(options: SubscribeOptions): Subscription {
     // The acknowledgement is broadcast to every listener: a random ack value tells ours.
     const ack = randomInt(1, 0x7fffffff);
     let acknowledged: (err: number) => void = () => {};
@@ -45,56 +57,58 @@ export class Subscription {
         options.onFailure?.(new Error(`reading the proc connector failed: ${error.message}`));
         return;
       }
-      if (batch) forEachEvent(batch, options.sink, ack + 1, acknowledged);
+      try {
+        if (batch) forEachEvent(batch, options.sink, ack + 1, acknowledged);
+      } catch (failure) {
+        // Called from the reader's hand-over: an exception may not escape into native code.
+        options.onFailure?.(failure instanceof Error ? failure : new Error(String(failure)));
+      }
     });
-    const subscription = new Subscription(connector);
+    const subscription = new Subscription(connector, acknowledgement);
     try {
       connector.subscribe(ack);
     } catch (error) {
       subscription.close();
       throw explain(error);
     }
+    return subscription;
+  }
 
-    const timeoutMs = options.ackTimeoutMs ?? 5000;
+  /** Resolves once the kernel acknowledged this socket's request; else closes and throws StartupError. */
+  async confirmed(timeoutMs = 5000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
-    const outcome = await Promise.race([acknowledgement, timeout]);
+    const outcome = await Promise.race([this.acknowledgement, timeout]);
     clearTimeout(timer);
+    if (this.closed) throw new StartupError('forkwatch was stopped before the kernel confirmed the subscription');
     if (outcome === 'timeout') {
-      subscription.close();
+      this.close();
       throw new StartupError(
         `the kernel did not acknowledge the subscription within ${timeoutMs / 1000}s: forkwatch must run in the host's PID and user namespaces ` +
           '(Kubernetes: hostPID: true and no user namespace; Docker: --pid=host and no --userns)',
       );
     }
     if (outcome !== 0) {
-      subscription.close();
+      this.close();
       throw new StartupError(`the kernel refused the subscription with errno ${outcome}; check that this kernel's proc connector accepts listeners`);
     }
-    subscription.confirmed = true;
-    return subscription;
+    this.acknowledged = true;
   }
 
   /** True from the kernel's acknowledgement until close. */
   get subscribed(): boolean {
-    return this.confirmed && !this.closed;
+    return this.acknowledged && !this.closed;
   }
 
-  get receiveBufferBytes(): number {
-    return this.connector.receiveBufferBytes();
-  }
-
-  get bufferForced(): boolean {
-    return this.connector.bufferForced();
-  }
-
+  /** The kernel's count of datagrams dropped on the socket; after close, the last count. */
   kernelDrops(): number {
-    return this.connector.kernelDrops();
+    return this.closed ? this.dropsAtClose : this.connector.kernelDrops();
   }
 
   /** Unsubscribes (PROC_CN_MCAST_IGNORE) and closes the socket. Safe to call twice. */
   close(): void {
     if (this.closed) return;
+    this.dropsAtClose = this.connector.kernelDrops();
     this.closed = true;
     this.connector.close();
   }

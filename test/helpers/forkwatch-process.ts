@@ -46,7 +46,7 @@ export async function runForkwatch(args: string[], options: StartOptions = {}): 
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  const timer = setTimeout(() => terminate(child), options.timeoutMs ?? 20_000);
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   return { code, signal, stdout, stderr };
@@ -67,7 +67,7 @@ export async function startForkwatch(args: string[] = [], options: StartOptions 
   while (url === undefined) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`forkwatch exited at start:\n${stderr}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      terminate(child);
       throw new Error(`forkwatch did not listen in time:\n${stderr}`);
     }
     const match = /"msg":"listening","url":"(https?:\/\/[^/"]+)/.exec(stderr);
@@ -85,7 +85,7 @@ export async function startForkwatch(args: string[] = [], options: StartOptions 
       const response = await fetch(`${base}/-/ready`).catch(() => undefined);
       if (response?.status === 200) break;
       if (Date.now() > deadline) {
-        child.kill('SIGKILL');
+        terminate(child);
         throw new Error(`forkwatch was not ready in time:\n${stderr}`);
       }
       await sleep(20);
@@ -104,6 +104,18 @@ export async function startForkwatch(args: string[] = [], options: StartOptions 
       return { code, signal: exitSignal, stdout, stderr, ms: Date.now() - started };
     },
   };
+}
+
+/**
+ * Ends a forkwatch that overran: SIGTERM first, so that it unsubscribes from the kernel
+ * (a SIGKILLed listener leaves the kernel's listener count raised until reboot); SIGKILL
+ * only if it is still there 5 s later.
+ */
+function terminate(child: ChildProcess): void {
+  child.kill('SIGTERM');
+  setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, 5000).unref();
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -6,12 +6,12 @@ import { Subscription } from '../../src/kernel/subscription.js';
 
 async function probe(): Promise<string | undefined> {
   try {
-    const subscription = await Subscription.start({
-      receiveBufferBytes: 1 << 20,
-      ackTimeoutMs: 3000,
-      sink: { event() {}, invalid() {} },
-    });
-    subscription.close();
+    const subscription = Subscription.open({ receiveBufferBytes: 1 << 20, sink: { event() {}, invalid() {} } });
+    try {
+      await subscription.confirmed(3000);
+    } finally {
+      subscription.close();
+    }
     return undefined;
   } catch (error) {
     return (error as Error).message;
