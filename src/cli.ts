@@ -2,7 +2,7 @@
 // The forkwatch command: flags, start-up in order, failures in one line, clean exit.
 import type { FastifyInstance } from 'fastify';
 import { parseFlags } from './cli/flags.js';
-import { Exporter } from './exporter.js';
+import { Exporter, exporterOptions } from './exporter.js';
 import { loadWebConfig, type WebConfig } from './http/web-config.js';
 import { StartupError } from './kernel/subscription.js';
 import { createLogger, type Logger } from './log.js';
@@ -38,14 +38,7 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 
-  const exporter = new Exporter({
-    receiveBufferBytes: options.receiveBufferBytes,
-    parentsMaxComms: options.parentsMaxComms,
-    parentsTop: options.parentsTop,
-    parentsWindowSeconds: options.parentsWindowSeconds,
-    version,
-    logger,
-  });
+  const exporter = new Exporter(exporterOptions(options, version, logger));
   let app: FastifyInstance | undefined;
   const fail = async (error: unknown): Promise<void> => {
     if (stopping) return; // a signal arrived: the shutdown owns the exit

@@ -2,12 +2,16 @@
 // -> metrics. The HTTP side only reads what this holds.
 import { EventCounts } from './accounting/event-counts.js';
 import { Attribution } from './attribution/attribution.js';
-import { ParentCommCounts } from './attribution/parent-comms.js';
+import { CommCounts } from './attribution/comm-counts.js';
 import { TopParents } from './attribution/top-parents.js';
+import { monotonicSecondNow } from './accounting/clock.js';
+import { ForkBombDetector, type ForkBombOptions } from './detect/forkbomb.js';
 import { Subscription } from './kernel/subscription.js';
+import type { Options } from './cli/flags.js';
 import type { Logger } from './log.js';
 import { registerBuildInfo } from './metrics/build-info.js';
 import { registerEventMetrics } from './metrics/events.js';
+import { registerForkBombMetrics } from './metrics/forkbomb.js';
 import { registerNetlinkMetrics, type SocketState } from './metrics/netlink.js';
 import { registerParentMetrics } from './metrics/parents.js';
 import { createRegistries, type Registries } from './metrics/registries.js';
@@ -19,24 +23,46 @@ export interface ExporterOptions {
   parentsMaxComms: number;
   parentsTop: number;
   parentsWindowSeconds: number;
+  forkbomb: Omit<ForkBombOptions, 'maxComms'>;
   version: string;
   logger: Logger;
   ackTimeoutMs?: number;
+}
+
+/** The exporter's settings from the command line's. */
+export function exporterOptions(options: Options, version: string, logger: Logger): ExporterOptions {
+  return {
+    receiveBufferBytes: options.receiveBufferBytes,
+    parentsMaxComms: options.parentsMaxComms,
+    parentsTop: options.parentsTop,
+    parentsWindowSeconds: options.parentsWindowSeconds,
+    forkbomb: {
+      chainDepth: options.forkbombChainDepth,
+      chainForksPerSecond: options.forkbombChainForksPerSecond,
+      chainProcesses: options.forkbombChainProcesses,
+      clearAfterSeconds: options.forkbombClearAfterSeconds,
+    },
+    version,
+    logger,
+  };
 }
 
 export class Exporter {
   readonly registries: Registries = createRegistries();
   readonly counts = new EventCounts();
   readonly table = new ProcessTable({ maxEntries: maxProcesses() });
-  readonly parentComms: ParentCommCounts;
+  readonly parentComms: CommCounts;
   readonly topParents: TopParents;
+  readonly detector: ForkBombDetector;
   private readonly attribution: Attribution;
   private subscription: Subscription | undefined;
+  private detectorTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ExporterOptions) {
-    this.parentComms = new ParentCommCounts(options.parentsMaxComms);
+    this.parentComms = new CommCounts(options.parentsMaxComms);
     this.topParents = new TopParents({ windowSeconds: options.parentsWindowSeconds });
-    this.attribution = new Attribution(this.table, this.parentComms, this.topParents);
+    this.detector = new ForkBombDetector({ ...options.forkbomb, maxComms: options.parentsMaxComms });
+    this.attribution = new Attribution(this.table, this.parentComms, this.topParents, this.detector);
 
     registerEventMetrics(this.registries, this.counts);
     registerNetlinkMetrics(this.registries, () => this.socketState());
@@ -44,6 +70,7 @@ export class Exporter {
       top: options.parentsTop,
       windowSeconds: options.parentsWindowSeconds,
     });
+    registerForkBombMetrics(this.registries, this.detector, options.forkbomb.chainDepth);
     registerBuildInfo(this.registries, options.version);
   }
 
@@ -65,6 +92,7 @@ export class Exporter {
     // table seeded now misses nothing that happens meanwhile.
     this.table.seed();
     await this.subscription.confirmed(this.options.ackTimeoutMs);
+    this.startDetector();
 
     const granted = this.subscription.receiveBufferBytes;
     const forced = this.subscription.bufferForced;
@@ -88,7 +116,18 @@ export class Exporter {
 
   /** Unsubscribes from the kernel and closes the socket. */
   close(): void {
+    clearInterval(this.detectorTimer);
     this.subscription?.close();
+  }
+
+  /** The detector decides once a second, whether or not anyone scrapes. */
+  private startDetector(): void {
+    const evaluate = (): void => {
+      this.detector.evaluate(monotonicSecondNow(), this.table.deepProcesses(this.options.forkbomb.chainDepth));
+    };
+    evaluate();
+    this.detectorTimer = setInterval(evaluate, 1000);
+    this.detectorTimer.unref();
   }
 
   private socketState(): SocketState {

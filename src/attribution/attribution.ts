@@ -1,16 +1,19 @@
-// Attributes each process fork to the parent's current command name.
+// Attributes each process fork to the parent's current command name, and to the
+// parent's place in its chain of forks without exec.
 import { secondOf } from '../accounting/clock.js';
 import type { ProcEvent } from '../kernel/decode.js';
 import { commFromBytes } from '../processes/comm.js';
 import type { ProcessTable } from '../processes/table.js';
-import type { ParentCommCounts } from './parent-comms.js';
+import type { ForkBombDetector } from '../detect/forkbomb.js';
+import type { CommCounts } from './comm-counts.js';
 import type { TopParents } from './top-parents.js';
 
 export class Attribution {
   constructor(
     private readonly table: ProcessTable,
-    private readonly parentComms: ParentCommCounts,
+    private readonly parentComms: CommCounts,
     private readonly topParents: TopParents,
+    private readonly detector: ForkBombDetector,
   ) {}
 
   record(event: ProcEvent): void {
@@ -20,9 +23,12 @@ export class Attribution {
         // are counted by kind only.
         if (event.childPid !== event.childTgid) return;
         const comm = this.table.comm(event.parentTgid);
+        const parentDepth = this.table.depth(event.parentTgid);
         this.table.forked(event.parentTgid, event.childTgid);
+        const second = secondOf(event.timestampNs);
         this.parentComms.add(comm);
-        this.topParents.add(event.parentTgid, comm, secondOf(event.timestampNs));
+        this.topParents.add(event.parentTgid, comm, second);
+        this.detector.recordFork(parentDepth, comm, second);
         return;
       }
       case 'exec':

@@ -10,6 +10,10 @@ export interface Options {
   parentsMaxComms: number;
   parentsTop: number;
   parentsWindowSeconds: number;
+  forkbombChainDepth: number;
+  forkbombChainForksPerSecond: number;
+  forkbombChainProcesses: number;
+  forkbombClearAfterSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'json' | 'logfmt';
 }
@@ -100,6 +104,34 @@ const FLAGS: readonly Flag[] = [
     meaning: 'the trailing window behind forkwatch_top_parent_forks',
     accepts: 'a duration in whole seconds from 1s to 1h, like 60s, 5m or 1m30s',
     parse: (v) => ({ parentsWindowSeconds: parseDurationSeconds(v, 1, 3600) }),
+  },
+  {
+    name: 'forkbomb.chain-depth',
+    default: '8',
+    meaning: 'forks without exec in a row that make a chain: the detector watches processes this deep',
+    accepts: 'a whole number from 2 to 1000',
+    parse: (v) => ({ forkbombChainDepth: parseWholeNumber(v, 2, 1000) }),
+  },
+  {
+    name: 'forkbomb.chain-forks-per-second',
+    default: '20',
+    meaning: 'suspect a fork bomb when processes of one name fork this fast at chain depth (5 s average)',
+    accepts: 'a whole number from 1 to 1000000',
+    parse: (v) => ({ forkbombChainForksPerSecond: parseWholeNumber(v, 1, 1_000_000) }),
+  },
+  {
+    name: 'forkbomb.chain-processes',
+    default: '50',
+    meaning: 'suspect a fork bomb when this many processes of one name live at chain depth',
+    accepts: 'a whole number from 1 to 1000000',
+    parse: (v) => ({ forkbombChainProcesses: parseWholeNumber(v, 1, 1_000_000) }),
+  },
+  {
+    name: 'forkbomb.clear-after',
+    default: '60s',
+    meaning: 'a suspicion clears after this long without either sign',
+    accepts: 'a duration in whole seconds from 1s to 1h, like 60s or 5m',
+    parse: (v) => ({ forkbombClearAfterSeconds: parseDurationSeconds(v, 1, 3600) }),
   },
   {
     name: 'log.level',

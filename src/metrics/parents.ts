@@ -1,7 +1,8 @@
 // Who is forking: by command name since start, and the busiest processes right now.
-import { Counter, Gauge } from 'prom-client';
-import { OTHER_COMM, type ParentCommCounts } from '../attribution/parent-comms.js';
+import { Gauge } from 'prom-client';
+import type { CommCounts } from '../attribution/comm-counts.js';
 import type { TopParents } from '../attribution/top-parents.js';
+import { registerCommCounter } from './comm-counter.js';
 import { both, type Registries } from './registries.js';
 
 export interface ParentMetricsOptions {
@@ -11,23 +12,18 @@ export interface ParentMetricsOptions {
 
 export function registerParentMetrics(
   registries: Registries,
-  parentComms: ParentCommCounts,
+  parentComms: CommCounts,
   topParents: TopParents,
   options: ParentMetricsOptions,
 ): void {
   const registers = both(registries);
 
-  new Counter({
-    name: 'forkwatch_parent_forks_total',
-    help: 'Process forks by the command name of the parent process; names past the cap count under comm="__other__".',
-    labelNames: ['comm'] as const,
+  registerCommCounter(
+    'forkwatch_parent_forks_total',
+    'Process forks by the command name of the parent process; names past the cap count under comm="__other__".',
+    parentComms,
     registers,
-    collect() {
-      this.reset();
-      this.inc({ comm: OTHER_COMM }, 0); // known in advance, so exported from the start
-      for (const [comm, forks] of parentComms.counts) this.inc({ comm }, forks);
-    },
-  });
+  );
 
   new Gauge({
     name: 'forkwatch_top_parent_forks',

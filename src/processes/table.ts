@@ -8,6 +8,18 @@ interface Entry {
   comm: string;
   /** It exec'd since `comm` was learnt: /proc has the new name. */
   stale: boolean;
+  /**
+   * How many forks without an exec lead to this process: 0 after an exec (or when first
+   * seen), its parent's depth + 1 after a fork. A fork bomb's copies grow it without end.
+   */
+  depth: number;
+}
+
+export interface DeepProcesses {
+  /** The deepest fork-without-exec chain alive. */
+  maxDepth: number;
+  /** Live processes at or below the threshold depth, by command name. */
+  byComm: Map<string, number>;
 }
 
 export interface ProcessTableOptions {
@@ -34,24 +46,27 @@ export class ProcessTable {
   seed(pids: number[] = listProcessIds()): void {
     for (const pid of pids) {
       const comm = this.readComm(pid);
-      if (comm !== undefined) this.set(pid, { comm, stale: false });
+      if (comm !== undefined) this.set(pid, { comm, stale: false, depth: 0 });
     }
   }
 
   /** A new process (not a thread): it starts with its parent's name. */
   forked(parentTgid: number, childTgid: number): void {
     const parent = this.entries.get(parentTgid);
-    if (parent) this.set(childTgid, { comm: parent.comm, stale: parent.stale });
+    if (parent) this.set(childTgid, { comm: parent.comm, stale: parent.stale, depth: parent.depth + 1 });
     else this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
   }
 
   execed(tgid: number): void {
     const entry = this.entries.get(tgid);
-    if (entry) entry.stale = true;
+    if (entry) {
+      entry.stale = true;
+      entry.depth = 0;
+    }
   }
 
   renamed(tgid: number, comm: string): void {
-    this.set(tgid, { comm, stale: false });
+    this.set(tgid, { comm, stale: false, depth: this.depth(tgid) });
   }
 
   exited(tgid: number): void {
@@ -64,8 +79,24 @@ export class ProcessTable {
     if (entry && !entry.stale) return entry.comm;
     const comm = this.readComm(tgid);
     if (comm === undefined) return UNKNOWN_COMM;
-    this.set(tgid, { comm, stale: false });
+    this.set(tgid, { comm, stale: false, depth: entry?.depth ?? 0 });
     return comm;
+  }
+
+  /** The process's fork-without-exec chain depth; 0 when not known. */
+  depth(tgid: number): number {
+    return this.entries.get(tgid)?.depth ?? 0;
+  }
+
+  /** One pass over the table: the deepest chain, and who lives at `threshold` or deeper. */
+  deepProcesses(threshold: number): DeepProcesses {
+    let maxDepth = 0;
+    const byComm = new Map<string, number>();
+    for (const { comm, depth } of this.entries.values()) {
+      if (depth > maxDepth) maxDepth = depth;
+      if (depth >= threshold) byComm.set(comm, (byComm.get(comm) ?? 0) + 1);
+    }
+    return { maxDepth, byComm };
   }
 
   private set(tgid: number, entry: Entry): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Attribution } from '../../src/attribution/attribution.js';
-import { ParentCommCounts } from '../../src/attribution/parent-comms.js';
+import { ForkBombDetector } from '../../src/detect/forkbomb.js';
+import { CommCounts } from '../../src/attribution/comm-counts.js';
 import { TopParents } from '../../src/attribution/top-parents.js';
 import { ProcessTable, UNKNOWN_COMM } from '../../src/processes/table.js';
 import { atSecond, commEvent, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
@@ -19,12 +20,13 @@ function setup(initial: Record<number, string>) {
       return proc.get(pid);
     },
   });
-  const parentComms = new ParentCommCounts(100);
+  const parentComms = new CommCounts(100);
   const topParents = new TopParents({ windowSeconds: 60 });
-  const attribution = new Attribution(table, parentComms, topParents);
+  const detector = new ForkBombDetector({ chainDepth: 3, chainForksPerSecond: 1000, chainProcesses: 1000, clearAfterSeconds: 60, maxComms: 100 });
+  const attribution = new Attribution(table, parentComms, topParents, detector);
   /** Forks by parent name, as a plain object for one-line assertions. */
   const byComm = (): Record<string, number> => Object.fromEntries(parentComms.counts);
-  return { attribution, proc, reads, table, topParents, byComm };
+  return { attribution, proc, reads, table, topParents, detector, byComm };
 }
 
 describe('Attribution: forks', () => {
@@ -164,5 +166,31 @@ describe('Attribution: exit', () => {
 
     expect(before).toBe(2);
     expect(table.size).toBe(1);
+  });
+});
+
+describe('Attribution: chains of forks without exec', () => {
+  it('counts a chain fork once the forking process is chain-depth forks deep', () => {
+    const { attribution, detector } = setup({ 100: 'bomb' });
+    // 100 -> 101 -> 102 -> 103: 103 is 3 forks deep, the detector's threshold here.
+    attribution.record(processFork(100, 101));
+    attribution.record(processFork(101, 102));
+    attribution.record(processFork(102, 103));
+    expect(detector.chainForks.counts.size).toBe(0);
+
+    attribution.record(processFork(103, 104));
+    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ bomb: 1 });
+  });
+
+  it('starts a new chain after exec', () => {
+    const { attribution, detector, proc } = setup({ 100: 'make' });
+    attribution.record(processFork(100, 101));
+    attribution.record(processFork(101, 102));
+    attribution.record(processFork(102, 103));
+    proc.set(103, 'cc');
+    attribution.record(execEvent(103));
+    attribution.record(processFork(103, 104));
+
+    expect(detector.chainForks.counts.size).toBe(0);
   });
 });

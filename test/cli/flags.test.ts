@@ -24,6 +24,10 @@ describe('parseFlags', () => {
       parentsMaxComms: 500,
       parentsTop: 10,
       parentsWindowSeconds: 60,
+      forkbombChainDepth: 8,
+      forkbombChainForksPerSecond: 20,
+      forkbombChainProcesses: 50,
+      forkbombClearAfterSeconds: 60,
       logLevel: 'info',
       logFormat: 'json',
     } satisfies Options);
@@ -37,6 +41,10 @@ describe('parseFlags', () => {
     ['--parents.max-comms', '2000', { parentsMaxComms: 2000 }],
     ['--parents.top', '25', { parentsTop: 25 }],
     ['--parents.window', '5m', { parentsWindowSeconds: 300 }],
+    ['--forkbomb.chain-depth', '12', { forkbombChainDepth: 12 }],
+    ['--forkbomb.chain-forks-per-second', '100', { forkbombChainForksPerSecond: 100 }],
+    ['--forkbomb.chain-processes', '200', { forkbombChainProcesses: 200 }],
+    ['--forkbomb.clear-after', '2m', { forkbombClearAfterSeconds: 120 }],
     ['--log.level', 'debug', { logLevel: 'debug' }],
     ['--log.format', 'logfmt', { logFormat: 'logfmt' }],
   ];

@@ -1,7 +1,7 @@
 // Fork storms against the real kernel: nothing lost, and every loss accounted for.
 import { afterEach, expect, it } from 'vitest';
-import { Exporter } from '../../src/exporter.js';
-import { createLogger } from '../../src/log.js';
+import type { Exporter } from '../../src/exporter.js';
+import { createExporter } from '../helpers/exporter.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { sampleValue } from '../helpers/metrics-text.js';
@@ -39,14 +39,7 @@ describeKernel('fork storms', () => {
   it('loses nothing while the JavaScript thread stalls for 250 ms at a time during a storm', async () => {
     // A 4 MiB buffer holds about 50 ms of this storm: only a reader that keeps reading
     // while JavaScript is blocked can get through a 250 ms stall without loss.
-    exporter = new Exporter({
-      receiveBufferBytes: 4 << 20,
-      parentsMaxComms: 500,
-      parentsTop: 10,
-      parentsWindowSeconds: 60,
-      version: 'test',
-      logger: createLogger('error', 'json'),
-    });
+    exporter = createExporter({ receiveBufferBytes: 4 << 20 });
     await exporter.start((error) => {
       throw error;
     });

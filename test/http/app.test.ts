@@ -2,10 +2,9 @@
 import bcrypt from 'bcryptjs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Exporter } from '../../src/exporter.js';
+import { createExporter } from '../helpers/exporter.js';
 import { forkwatchApp } from '../../src/http/app.js';
 import type { WebConfig } from '../../src/http/web-config.js';
-import { createLogger } from '../../src/log.js';
 import { sampleValue } from '../helpers/metrics-text.js';
 
 const CORE_METRICS = [
@@ -20,6 +19,9 @@ const CORE_METRICS = [
   'forkwatch_parent_forks_total',
   'forkwatch_top_parent_forks',
   'forkwatch_build_info',
+  'forkwatch_forkbomb_suspected',
+  'forkwatch_fork_chain_depth_max',
+  'forkwatch_chain_forks_total',
 ];
 
 let app: FastifyInstance | undefined;
@@ -31,14 +33,7 @@ afterEach(async () => {
 
 async function build(options: { ready?: () => boolean; telemetryPath?: string; webConfig?: WebConfig } = {}): Promise<FastifyInstance> {
   // An exporter that never subscribed: its metrics exist, all at their start values.
-  const exporter = new Exporter({
-    receiveBufferBytes: 1 << 20,
-    parentsMaxComms: 500,
-    parentsTop: 10,
-    parentsWindowSeconds: 60,
-    version: '1.2.3-test',
-    logger: createLogger('error', 'json'),
-  });
+  const exporter = createExporter({}, '1.2.3-test');
   app = Fastify();
   await app.register(forkwatchApp, {
     registries: exporter.registries,
@@ -68,6 +63,8 @@ describe('GET /metrics', () => {
       expect(page).toContain(`forkwatch_events_total{event="${event}"} 0`);
     }
     expect(page).toContain('forkwatch_parent_forks_total{comm="__other__"} 0');
+    expect(page).toContain('forkwatch_chain_forks_total{comm="__other__"} 0');
+    expect(page).toContain('forkwatch_fork_chain_depth_max 0');
     expect(sampleValue(page, 'forkwatch_subscribed')).toBe(0);
     expect(sampleValue(page, 'forkwatch_build_info', { version: '1.2.3-test', nodejs: process.versions.node })).toBe(1);
   });

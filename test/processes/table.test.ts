@@ -269,3 +269,41 @@ describe('ProcessTable: maxEntries', () => {
     expect(proc.reads).toEqual([]);
   });
 });
+
+describe('ProcessTable: fork-without-exec chain depth', () => {
+  it('counts one more fork per generation, and exec resets it', () => {
+    const table = tableOver(fakeProc({ 1: 'bash' }));
+    table.seed([1]);
+    table.forked(1, 2);
+    table.forked(2, 3);
+    table.forked(3, 4);
+
+    expect([table.depth(1), table.depth(2), table.depth(3), table.depth(4)]).toEqual([0, 1, 2, 3]);
+    table.execed(3);
+    table.forked(3, 5);
+    expect([table.depth(3), table.depth(5)]).toEqual([0, 1]);
+  });
+
+  it('keeps the depth when a process renames itself or its stale name is read again', () => {
+    const proc = fakeProc({ 1: 'bash' });
+    const table = tableOver(proc);
+    table.seed([1]);
+    table.forked(1, 2);
+    table.forked(2, 3);
+    table.renamed(3, 'renamed');
+    expect(table.depth(3)).toBe(2);
+  });
+
+  it('reports the deepest chain, and who lives at the threshold or deeper, by name', () => {
+    const table = tableOver(fakeProc({ 1: 'bomb', 50: 'make' }));
+    table.seed([1, 50]);
+    for (let pid = 2; pid <= 5; pid++) table.forked(pid - 1, pid); // bomb: depths 1..4
+    table.forked(50, 51); // make: depth 1
+
+    expect(table.deepProcesses(3)).toEqual({ maxDepth: 4, byComm: new Map([['bomb', 2]]) });
+  });
+
+  it('treats an unknown process as not deep', () => {
+    expect(tableOver(fakeProc({})).depth(999)).toBe(0);
+  });
+});

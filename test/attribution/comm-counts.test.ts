@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { OTHER_COMM, ParentCommCounts } from '../../src/attribution/parent-comms.js';
+import { OTHER_COMM, CommCounts } from '../../src/attribution/comm-counts.js';
 
-function addAll(counts: ParentCommCounts, comms: string[]): void {
+function addAll(counts: CommCounts, comms: string[]): void {
   for (const comm of comms) counts.add(comm);
 }
 
-describe('ParentCommCounts', () => {
+describe('CommCounts', () => {
   it('starts empty', () => {
-    const counts = new ParentCommCounts(3);
+    const counts = new CommCounts(3);
 
     expect(counts.counts.size).toBe(0);
   });
 
   it('counts forks by name', () => {
-    const counts = new ParentCommCounts(3);
+    const counts = new CommCounts(3);
 
     addAll(counts, ['bash', 'make', 'bash']);
 
@@ -22,7 +22,7 @@ describe('ParentCommCounts', () => {
   });
 
   it('has no __other__ while under the cap', () => {
-    const counts = new ParentCommCounts(2);
+    const counts = new CommCounts(2);
 
     addAll(counts, ['bash', 'make']);
 
@@ -30,7 +30,7 @@ describe('ParentCommCounts', () => {
   });
 
   it('counts new names past the cap under __other__', () => {
-    const counts = new ParentCommCounts(2);
+    const counts = new CommCounts(2);
 
     addAll(counts, ['bash', 'make', 'cc1', 'ld', 'cc1']);
 
@@ -40,7 +40,7 @@ describe('ParentCommCounts', () => {
   });
 
   it('keeps at most maxComms names besides __other__', () => {
-    const counts = new ParentCommCounts(2);
+    const counts = new CommCounts(2);
 
     addAll(counts, ['a', 'b', 'c', 'd', 'e']);
 
@@ -48,7 +48,7 @@ describe('ParentCommCounts', () => {
   });
 
   it('keeps counting names already known after the cap is hit', () => {
-    const counts = new ParentCommCounts(2);
+    const counts = new CommCounts(2);
     addAll(counts, ['bash', 'make', 'cc1']);
 
     addAll(counts, ['bash', 'make', 'make']);

@@ -1,0 +1,17 @@
+import { Counter, type Registry } from 'prom-client';
+import { OTHER_COMM, type CommCounts } from '../attribution/comm-counts.js';
+
+/** A counter labelled by command name, read at scrape time from capped counts. */
+export function registerCommCounter(name: string, help: string, counts: CommCounts, registers: Registry[]): void {
+  new Counter({
+    name,
+    help,
+    labelNames: ['comm'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ comm: OTHER_COMM }, 0); // known in advance, so exported from the start
+      for (const [comm, value] of counts.counts) this.inc({ comm }, value);
+    },
+  });
+}

@@ -1,0 +1,36 @@
+// The fork-bomb detector's view: who is suspected, how deep chains go, chain forks by name.
+import { Gauge } from 'prom-client';
+import type { ForkBombDetector } from '../detect/forkbomb.js';
+import { registerCommCounter } from './comm-counter.js';
+import { both, type Registries } from './registries.js';
+
+export function registerForkBombMetrics(registries: Registries, detector: ForkBombDetector, chainDepth: number): void {
+  const registers = both(registries);
+
+  new Gauge({
+    name: 'forkwatch_forkbomb_suspected',
+    help: 'Whether the detector suspects processes of this command name of being a fork bomb (1); the series goes when the suspicion clears.',
+    labelNames: ['comm'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const comm of detector.suspected) this.set({ comm }, 1);
+    },
+  });
+
+  new Gauge({
+    name: 'forkwatch_fork_chain_depth_max',
+    help: 'The deepest chain of forks without exec among live processes.',
+    registers,
+    collect() {
+      this.set(detector.maxDepth);
+    },
+  });
+
+  registerCommCounter(
+    'forkwatch_chain_forks_total',
+    `Process forks made by parents at least ${chainDepth} forks without exec deep, by the parent's command name; names past the cap count under comm="__other__".`,
+    detector.chainForks,
+    registers,
+  );
+}
