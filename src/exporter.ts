@@ -38,7 +38,7 @@ export function exporterOptions(options: Options, version: string, logger: Logge
     parentsWindowSeconds: options.parentsWindowSeconds,
     forkbomb: {
       chainDepth: options.forkbombChainDepth,
-      chainForksPerSecond: options.forkbombChainForksPerSecond,
+      chainParents: options.forkbombChainParents,
       chainProcesses: options.forkbombChainProcesses,
       clearAfterSeconds: options.forkbombClearAfterSeconds,
     },

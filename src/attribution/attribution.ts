@@ -28,7 +28,7 @@ export class Attribution {
         const second = secondOf(event.timestampNs);
         this.parentComms.add(comm);
         this.topParents.add(event.parentTgid, comm, second);
-        this.detector.recordFork(parentDepth, comm, second);
+        this.detector.recordFork(event.parentTgid, parentDepth, comm, second);
         return;
       }
       case 'exec':

@@ -11,7 +11,7 @@ export interface Options {
   parentsTop: number;
   parentsWindowSeconds: number;
   forkbombChainDepth: number;
-  forkbombChainForksPerSecond: number;
+  forkbombChainParents: number;
   forkbombChainProcesses: number;
   forkbombClearAfterSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -107,17 +107,17 @@ const FLAGS: readonly Flag[] = [
   },
   {
     name: 'forkbomb.chain-depth',
-    default: '8',
-    meaning: 'forks without exec in a row that make a chain: the detector watches processes this deep',
+    default: '4',
+    meaning: 'forks without exec in a row that put a process in a chain, which the fork-bomb detector watches',
     accepts: 'a whole number from 2 to 1000',
     parse: (v) => ({ forkbombChainDepth: parseWholeNumber(v, 2, 1000) }),
   },
   {
-    name: 'forkbomb.chain-forks-per-second',
+    name: 'forkbomb.chain-parents',
     default: '20',
-    meaning: 'suspect a fork bomb when processes of one name fork this fast at chain depth (5 s average)',
+    meaning: 'suspect a fork bomb when this many distinct processes of one name, at chain depth, forked in the last 5 s',
     accepts: 'a whole number from 1 to 1000000',
-    parse: (v) => ({ forkbombChainForksPerSecond: parseWholeNumber(v, 1, 1_000_000) }),
+    parse: (v) => ({ forkbombChainParents: parseWholeNumber(v, 1, 1_000_000) }),
   },
   {
     name: 'forkbomb.chain-processes',

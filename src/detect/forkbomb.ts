@@ -1,17 +1,17 @@
 // The fork-bomb detector. A fork bomb is a process that copies itself, whose copies copy
-// themselves: chains of forks without exec grow deeper with every generation. Builds,
-// shells and pre-forking servers exec, or stop a few forks deep. So a command name is
-// suspected when processes deep in such chains fork fast, or live in numbers.
-import { PerSecondCounts } from '../accounting/per-second.js';
+// themselves: chains of forks without exec grow with every generation, and every copy
+// forks. Builds and shells exec, or stop a few forks deep; a script that forks in a loop
+// a few subshells deep is one busy parent, not many. So a command name is suspected when
+// many distinct processes deep in such chains fork, or when many of them are alive.
 import { CommCounts } from '../attribution/comm-counts.js';
 import type { DeepProcesses } from '../processes/table.js';
 
 export interface ForkBombOptions {
-  /** A fork counts as a chain fork when the forking process is at least this deep. */
+  /** A process this many forks without exec deep, or deeper, is in a chain. */
   chainDepth: number;
-  /** Suspect a name whose chain forks average at least this rate over RATE_WINDOW_SECONDS. */
-  chainForksPerSecond: number;
-  /** Suspect a name with at least this many live processes at chain depth or deeper. */
+  /** Suspect a name when this many distinct processes in chains forked in RECENT_SECONDS. */
+  chainParents: number;
+  /** Suspect a name when this many of its processes in chains are alive. */
   chainProcesses: number;
   /** A suspicion clears after this long without either sign. */
   clearAfterSeconds: number;
@@ -19,13 +19,18 @@ export interface ForkBombOptions {
   maxComms: number;
 }
 
-/** The chain fork rate is averaged over this many seconds, the current one included. */
-export const RATE_WINDOW_SECONDS = 5;
+/** Distinct forking parents are counted over this many seconds, the current one included. */
+export const RECENT_SECONDS = 5;
+
+// Bounds the memory of recent chain parents in a storm of distinct pids; far more than
+// any threshold needs.
+const MAX_RECENT_PARENTS = 100_000;
 
 export class ForkBombDetector {
   /** Chain forks by the parent's name since start (names capped, then `__other__`). */
   readonly chainForks: CommCounts;
-  private readonly recent = new Map<string, PerSecondCounts>();
+  /** Processes in chains that forked recently: pid -> name and the second of their last fork. */
+  private readonly recentParents = new Map<number, { comm: string; second: number }>();
   /** Suspected names, with the last second either sign was seen. */
   private readonly suspects = new Map<string, number>();
   /** The deepest fork-without-exec chain alive at the last evaluation. */
@@ -35,26 +40,31 @@ export class ForkBombDetector {
     this.chainForks = new CommCounts(options.maxComms);
   }
 
-  /** A process fork by a parent `parentDepth` forks deep, named `comm`, in `second`. */
-  recordFork(parentDepth: number, comm: string, second: number): void {
+  /** A process fork by `parentPid`, `parentDepth` forks deep, named `comm`, in `second`. */
+  recordFork(parentPid: number, parentDepth: number, comm: string, second: number): void {
     if (parentDepth < this.options.chainDepth) return;
     const label = this.chainForks.add(comm);
-    let perSecond = this.recent.get(label);
-    if (!perSecond) {
-      perSecond = new PerSecondCounts(RATE_WINDOW_SECONDS);
-      this.recent.set(label, perSecond);
+    const recent = this.recentParents.get(parentPid);
+    if (recent) {
+      recent.comm = label;
+      recent.second = Math.max(recent.second, second);
+    } else if (this.recentParents.size < MAX_RECENT_PARENTS) {
+      this.recentParents.set(parentPid, { comm: label, second });
     }
-    perSecond.add(second);
   }
 
   /** Decides, at second `now`, which names are suspected; `deep` is the live table's view. */
   evaluate(now: number, deep: DeepProcesses): void {
-    const { chainForksPerSecond, chainProcesses, clearAfterSeconds } = this.options;
+    const { chainParents, chainProcesses, clearAfterSeconds } = this.options;
     this.maxDepth = deep.maxDepth;
-    for (const [comm, perSecond] of this.recent) {
-      const rate = perSecond.sum(now - RATE_WINDOW_SECONDS + 1, now) / RATE_WINDOW_SECONDS;
-      if (rate >= chainForksPerSecond) this.suspects.set(comm, now);
-      else if (perSecond.sum(now - RATE_WINDOW_SECONDS, now) === 0) this.recent.delete(comm); // quiet: forget it
+
+    const parentsByComm = new Map<string, number>();
+    for (const [pid, { comm, second }] of this.recentParents) {
+      if (second <= now - RECENT_SECONDS) this.recentParents.delete(pid);
+      else parentsByComm.set(comm, (parentsByComm.get(comm) ?? 0) + 1);
+    }
+    for (const [comm, parents] of parentsByComm) {
+      if (parents >= chainParents) this.suspects.set(comm, now);
     }
     for (const [comm, count] of deep.byComm) {
       if (count >= chainProcesses) this.suspects.set(this.chainForks.labelFor(comm), now);

@@ -22,7 +22,7 @@ function setup(initial: Record<number, string>) {
   });
   const parentComms = new CommCounts(100);
   const topParents = new TopParents({ windowSeconds: 60 });
-  const detector = new ForkBombDetector({ chainDepth: 3, chainForksPerSecond: 1000, chainProcesses: 1000, clearAfterSeconds: 60, maxComms: 100 });
+  const detector = new ForkBombDetector({ chainDepth: 3, chainParents: 1000, chainProcesses: 1000, clearAfterSeconds: 60, maxComms: 100 });
   const attribution = new Attribution(table, parentComms, topParents, detector);
   /** Forks by parent name, as a plain object for one-line assertions. */
   const byComm = (): Record<string, number> => Object.fromEntries(parentComms.counts);
@@ -172,7 +172,7 @@ describe('Attribution: exit', () => {
 describe('Attribution: chains of forks without exec', () => {
   it('counts a chain fork once the forking process is chain-depth forks deep', () => {
     const { attribution, detector } = setup({ 100: 'bomb' });
-    // 100 -> 101 -> 102 -> 103: 103 is 3 forks deep, the detector's threshold here.
+    // 100 -> 101 -> 102 -> 103: 103 is 3 forks deep, the chain depth here.
     attribution.record(processFork(100, 101));
     attribution.record(processFork(101, 102));
     attribution.record(processFork(102, 103));
