@@ -3,11 +3,15 @@
 // in batches. Every protocol decision (decoding, validation, loss) is made in TypeScript.
 #include <napi.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -26,6 +30,10 @@ constexpr uint32_t kMcastIgnore = 2;
 // as sequence gaps like any other loss.
 constexpr size_t kMaxPendingBytes = 128u << 20;
 
+// One JavaScript call takes about this much (some 10,000 events), then yields to the
+// event loop, so a backlog cannot hold up scrapes and health checks for long.
+constexpr size_t kHandoverBytes = 1u << 20;
+
 constexpr std::chrono::microseconds kGather{1000};
 
 Napi::Error ErrnoError(Napi::Env env, const SysError& e) {
@@ -43,9 +51,13 @@ Napi::Error ErrnoError(Napi::Env env, const SysError& e) {
 // JavaScript call, so that a call still queued when the connector is destroyed is safe.
 struct Handover {
   std::mutex mutex;
-  std::vector<uint8_t> pending;
+  std::deque<std::vector<uint8_t>> batches;
+  size_t bytes = 0;
   bool failed = false;
   SysError failure{};
+  // Set on the JavaScript thread once the thread-safe function is released.
+  bool released = false;
+  Napi::ThreadSafeFunction on_batch;
 };
 using HandoverRef = std::shared_ptr<Handover>;
 
@@ -75,10 +87,10 @@ class Connector : public Napi::ObjectWrap<Connector> {
     wake_.reset(::eventfd(0, EFD_CLOEXEC));
     if (wake_.get() < 0) throw ErrnoError(env, SysError{"eventfd", errno});
 
-    on_batch_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(),
-                                              "forkwatch reader", 0, 1);
+    handover_->on_batch = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(),
+                                                        "forkwatch reader", 0, 1);
     // The reader must not keep the process alive on its own.
-    on_batch_.Unref(env);
+    handover_->on_batch.Unref(env);
     // Registered after the thread-safe function, so it runs before that is torn down.
     napi_add_env_cleanup_hook(env, &Connector::CleanupHook, this);
     cleanup_registered_ = true;
@@ -104,7 +116,27 @@ class Connector : public Napi::ObjectWrap<Connector> {
       throw ErrnoError(info.Env(), e);
     }
     subscribed_ = true;
+    TouchEveryCpu();
     return info.Env().Undefined();
+  }
+
+  // Makes one event on every CPU this process may use, so that each CPU's sequence
+  // numbers get a starting point at once: a loss before a CPU's first message would
+  // otherwise go uncounted. A thread pinned to each CPU in turn renames itself (a COMM
+  // event, sent from that CPU).
+  static void TouchEveryCpu() {
+    std::thread([] {
+      cpu_set_t allowed;
+      if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+      for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) != 0) continue;
+        ::prctl(PR_SET_NAME, "fw-cpu-start");
+      }
+    }).join();
   }
 
   Napi::Value Unsubscribe(const Napi::CallbackInfo& info) {
@@ -173,10 +205,15 @@ class Connector : public Napi::ObjectWrap<Connector> {
       napi_remove_env_cleanup_hook(env_, &Connector::CleanupHook, this);
       cleanup_registered_ = false;
     }
-    on_batch_.Release();
+    {
+      std::lock_guard<std::mutex> lock(handover_->mutex);
+      handover_->released = true;
+    }
+    handover_->on_batch.Release();
   }
 
   void ReadLoop() {
+    ::pthread_setname_np(::pthread_self(), "fw-reader");
     std::vector<uint8_t> batch;
     pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     for (;;) {
@@ -188,8 +225,8 @@ class Connector : public Napi::ObjectWrap<Connector> {
       if (fds[1].revents) return;
       try {
         while (socket_->read_batch(batch) > 0) {
-          Deliver(batch);
-          batch.clear();
+          Deliver(std::move(batch));
+          batch = {};
         }
       } catch (const SysError& e) {
         Fail(e);
@@ -203,15 +240,16 @@ class Connector : public Napi::ObjectWrap<Connector> {
 
   // Appends to what JavaScript has not taken yet, and asks for a JavaScript call only
   // when that was empty: one call takes everything that has piled up meanwhile.
-  void Deliver(const std::vector<uint8_t>& batch) {
+  void Deliver(std::vector<uint8_t>&& batch) {
     bool was_empty;
     {
       std::lock_guard<std::mutex> lock(handover_->mutex);
-      if (handover_->pending.size() + batch.size() > kMaxPendingBytes) return;
-      was_empty = handover_->pending.empty();
-      handover_->pending.insert(handover_->pending.end(), batch.begin(), batch.end());
+      if (handover_->bytes + batch.size() > kMaxPendingBytes) return;
+      was_empty = handover_->batches.empty();
+      handover_->bytes += batch.size();
+      handover_->batches.push_back(std::move(batch));
     }
-    if (was_empty) Notify();
+    if (was_empty) Notify(handover_);
   }
 
   void Fail(const SysError& e) {
@@ -220,12 +258,12 @@ class Connector : public Napi::ObjectWrap<Connector> {
       handover_->failure = e;
       handover_->failed = true;
     }
-    Notify();
+    Notify(handover_);
   }
 
-  void Notify() {
-    auto* ref = new HandoverRef(handover_);
-    if (on_batch_.NonBlockingCall(ref, &Connector::CallJs) != napi_ok) delete ref;
+  static void Notify(const HandoverRef& handover) {
+    auto* ref = new HandoverRef(handover);
+    if (handover->on_batch.NonBlockingCall(ref, &Connector::CallJs) != napi_ok) delete ref;
   }
 
   static void CallJs(Napi::Env env, Napi::Function callback, HandoverRef* ref) {
@@ -234,14 +272,23 @@ class Connector : public Napi::ObjectWrap<Connector> {
     if (env == nullptr) return;  // the environment is going away
     std::vector<uint8_t> taken;
     bool failed;
+    bool more;
     SysError failure{};
     {
       std::lock_guard<std::mutex> lock(handover->mutex);
-      taken.swap(handover->pending);
+      while (!handover->batches.empty() && taken.size() < kHandoverBytes) {
+        const auto& batch = handover->batches.front();
+        taken.insert(taken.end(), batch.begin(), batch.end());
+        handover->bytes -= batch.size();
+        handover->batches.pop_front();
+      }
+      more = !handover->batches.empty() && !handover->released;
       failed = handover->failed;
       failure = handover->failure;
       handover->failed = false;
     }
+    // The rest in another call, after the event loop has had its turn.
+    if (more) Notify(handover);
     // The JavaScript handler catches its own errors; a call can still fail while the
     // environment shuts down, and an exception must not escape into Node here.
     try {
@@ -256,7 +303,6 @@ class Connector : public Napi::ObjectWrap<Connector> {
   Napi::Env env_{nullptr};
   std::unique_ptr<ProcSocket> socket_;
   Fd wake_;
-  Napi::ThreadSafeFunction on_batch_;
   std::thread reader_;
   bool subscribed_ = false;
   bool cleanup_registered_ = false;

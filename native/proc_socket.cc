@@ -1,12 +1,14 @@
 #include "proc_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 namespace forkwatch {
@@ -24,10 +26,42 @@ constexpr size_t kDatagramMax = 256;
 constexpr unsigned kBatch = 64;
 
 constexpr uint32_t kRecordTruncated = 1;
+constexpr uint32_t kRecordHasComm = 2;
+
+// Where an EXEC event says what it is and whose it is (see KERNEL.md's layout).
+constexpr size_t kProcEventBytes = 76;
+constexpr size_t kWhatOffset = 36;
+constexpr size_t kExecTgidOffset = 56;
+constexpr uint32_t kProcEventExec = 0x2;
 
 void append_u32(std::vector<uint8_t>& out, uint32_t v) {
   const auto* p = reinterpret_cast<const uint8_t*>(&v);
   out.insert(out.end(), p, p + 4);
+}
+
+void append_padded(std::vector<uint8_t>& out, const uint8_t* bytes, size_t length) {
+  out.insert(out.end(), bytes, bytes + length);
+  out.resize((out.size() + 3) & ~size_t{3}, 0);
+}
+
+uint32_t read_u32(const uint8_t* at) {
+  uint32_t v;
+  std::memcpy(&v, at, sizeof v);
+  return v;
+}
+
+// Reads /proc/<pid>/comm into `name`; returns the bytes read, or -1 if the process is gone.
+ssize_t read_proc_comm(uint32_t pid, uint8_t* name, size_t size) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%u/comm", pid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t got;
+  do {
+    got = ::read(fd, name, size);
+  } while (got < 0 && errno == EINTR);
+  ::close(fd);
+  return got;
 }
 
 }  // namespace
@@ -119,13 +153,29 @@ size_t ProcSocket::read_batch(std::vector<uint8_t>& out) const {
   }
 
   for (int i = 0; i < n; i++) {
+    const uint8_t* datagram = buffers[i];
     const uint32_t length = msgs[i].msg_len < kDatagramMax ? msgs[i].msg_len : kDatagramMax;
-    const uint32_t flags = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? kRecordTruncated : 0;
+    uint32_t flags = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? kRecordTruncated : 0;
+
+    // A process that exec'd may exit before JavaScript asks for its new name: read it
+    // now, while this thread is microseconds behind the kernel. JavaScript still
+    // validates the datagram; this only looks at what it would be.
+    uint8_t comm[64];
+    ssize_t comm_length = -1;
+    if (senders[i].nl_pid == 0 && length >= kProcEventBytes &&
+        read_u32(datagram + kWhatOffset) == kProcEventExec) {
+      comm_length = read_proc_comm(read_u32(datagram + kExecTgidOffset), comm, sizeof comm);
+      if (comm_length >= 0) flags |= kRecordHasComm;
+    }
+
     append_u32(out, length);
     append_u32(out, senders[i].nl_pid);
     append_u32(out, flags);
-    out.insert(out.end(), buffers[i], buffers[i] + length);
-    out.resize((out.size() + 3) & ~size_t{3}, 0);
+    append_padded(out, datagram, length);
+    if (comm_length >= 0) {
+      append_u32(out, static_cast<uint32_t>(comm_length));
+      append_padded(out, comm, static_cast<size_t>(comm_length));
+    }
   }
   return static_cast<size_t>(n);
 }

@@ -40,9 +40,10 @@ class ProcSocket {
   void send_control(uint32_t op, uint32_t ack) const;
 
   // Reads up to one batch of queued datagrams (recvmmsg), without blocking, and appends
-  // each to `out` as a record: u32 length, u32 sender port id, u32 flags (1 = truncated),
-  // then the bytes, padded to 4. Returns how many were read: 0 when none was queued.
-  // Throws SysError.
+  // each to `out` as a record: u32 length, u32 sender port id, u32 flags (1 = truncated,
+  // 2 = has comm), the bytes padded to 4; with flag 2 (EXEC events), then u32 length and
+  // the contents of /proc/<tgid>/comm read on arrival, padded to 4.
+  // Returns how many were read: 0 when none was queued. Throws SysError.
   size_t read_batch(std::vector<uint8_t>& out) const;
 
   int fd() const { return fd_.get(); }

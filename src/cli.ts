@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { parseFlags } from './cli/flags.js';
 import { Exporter, exporterOptions } from './exporter.js';
 import { loadWebConfig, type WebConfig } from './http/web-config.js';
-import { StartupError } from './kernel/subscription.js';
-import { createLogger, type Logger } from './log.js';
+import { StartupError } from './startup-error.js';
+import { createLogger } from './log.js';
 import { version } from './package.js';
 import { startServer } from './server.js';
 
@@ -40,9 +40,25 @@ async function main(argv: string[]): Promise<void> {
 
   const exporter = new Exporter(exporterOptions(options, version, logger));
   let app: FastifyInstance | undefined;
+  let stopping = false;
+
+  // Installed before anything can be subscribed: however it is asked to stop, forkwatch
+  // unsubscribes and exits 0. (SIGHUP: the terminal of an `npm start` closed.)
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    exporter.close();
+    // A scrape in progress may finish; a stuck connection may not hold the exit up.
+    setTimeout(() => process.exit(0), SHUTDOWN_BUDGET_MS).unref();
+    void (app?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+  };
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, stop);
+
   const fail = async (error: unknown): Promise<void> => {
     if (stopping) return; // a signal arrived: the shutdown owns the exit
-    logger.error(error instanceof StartupError ? error.message : `forkwatch failed: ${(error as Error).stack ?? String(error)}`);
+    if (error instanceof StartupError) logger.error(error.message);
+    else logger.error(`forkwatch failed: ${(error as Error).message}`, { stack: (error as Error).stack });
     exporter.close();
     await app?.close();
     process.exit(EXIT_STARTUP_FAILED);
@@ -61,28 +77,10 @@ async function main(argv: string[]): Promise<void> {
     });
     app = server.app;
     logger.info('listening', { url: `${server.url}${options.telemetryPath}`, version });
-    handleSignals(exporter, server.app, logger);
     await exporter.start((error) => void fail(error));
   } catch (error) {
     await fail(error);
   }
-}
-
-let stopping = false;
-
-function handleSignals(exporter: Exporter, app: FastifyInstance, logger: Logger): void {
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('shutting down', { signal });
-    exporter.close();
-    // A scrape in progress may finish; a stuck connection may not hold the exit up.
-    const deadline = setTimeout(() => process.exit(0), SHUTDOWN_BUDGET_MS);
-    deadline.unref();
-    void app.close().finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
 void main(process.argv.slice(2));

@@ -85,7 +85,11 @@ export class Exporter {
           this.counts.record(event);
           this.attribution.record(event);
         },
-        invalid: (reason) => this.counts.recordInvalid(reason),
+        invalid: (reason) => {
+          this.counts.recordInvalid(reason);
+          // Once per reason: a privileged process can broadcast to the group without end.
+          if (this.counts.invalidByReason.get(reason) === 1) logger.warn('rejected a datagram on the proc connector group', { reason });
+        },
       },
     });
     // The socket is bound and the request sent: events queue from here on, so the
@@ -141,11 +145,14 @@ export class Exporter {
   }
 }
 
-// Every live process has a pid below pid_max, so a table that size holds them all.
+// Live processes have pids below pid_max, so a table that size holds them all; its cap
+// matters where pid_max is large (up to 4M) and lost exit events leave entries behind.
+const MAX_PROCESSES = 262_144;
+
 function maxProcesses(): number {
   try {
-    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+    return Math.min(MAX_PROCESSES, Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()));
   } catch {
-    return 4_194_304; // the kernel's own upper limit for pid_max
+    return MAX_PROCESSES;
   }
 }

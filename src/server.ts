@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { forkwatchApp, type AppOptions } from './http/app.js';
 import { clientCertificateAccepted } from './http/web-config.js';
-import { StartupError } from './kernel/subscription.js';
+import { StartupError } from './startup-error.js';
 import type { Logger } from './log.js';
 
 export interface ServerOptions extends AppOptions {

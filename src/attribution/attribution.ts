@@ -2,7 +2,7 @@
 // parent's place in its chain of forks without exec.
 import { secondOf } from '../accounting/clock.js';
 import type { ProcEvent } from '../kernel/decode.js';
-import { commFromBytes } from '../processes/comm.js';
+import { commFromBytes, commFromProcFile } from '../processes/comm.js';
 import type { ProcessTable } from '../processes/table.js';
 import type { ForkBombDetector } from '../detect/forkbomb.js';
 import type { CommCounts } from './comm-counts.js';
@@ -32,7 +32,7 @@ export class Attribution {
         return;
       }
       case 'exec':
-        this.table.execed(event.tgid);
+        this.table.execed(event.tgid, event.procComm && commFromProcFile(event.procComm));
         return;
       case 'comm':
         // Only the main thread's name is the process's name (/proc/<pid>/comm).

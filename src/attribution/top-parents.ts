@@ -1,4 +1,6 @@
-// The busiest parent processes over a trailing window, from per-second buckets.
+// The busiest parent processes over a trailing window. Running totals per pid make a
+// scrape one pass over the tracked pids; per-second buckets remember what to subtract
+// when a second leaves the window.
 import { monotonicSecondNow } from '../accounting/clock.js';
 
 export interface ParentForks {
@@ -7,67 +9,191 @@ export interface ParentForks {
   forks: number;
 }
 
-interface Bucket {
-  second: number;
-  byPid: Map<number, { comm: string; forks: number }>;
-}
-
 export interface TopParentsOptions {
   windowSeconds: number;
   /**
-   * Most distinct parents tracked in one second. A storm of single-fork parents (a fork
-   * bomb) would otherwise grow memory without bound; a parent busy enough to rank in
-   * the top forks early in the second it belongs to, so its count stays exact.
+   * Most parent pids tracked at once (default 10,000), so that a fork bomb's storm of
+   * new parents cannot grow memory without bound. When a new pid finds no room, the
+   * least busy pids are pruned to make some (see `prune`).
    */
-  maxPidsPerSecond?: number;
+  maxTrackedPids?: number;
+}
+
+/** A tracked pid: its forks in the window, and its name in the latest second it forked. */
+interface Tracked {
+  pid: number;
+  comm: string;
+  commSecond: number;
+  forks: number;
+}
+
+/**
+ * One second's forks by tracked pid: what to subtract when the second leaves the window.
+ * Keyed by the record, not the pid, so that the forks of a pid pruned and seen again are
+ * never subtracted from its new record.
+ */
+interface Bucket {
+  second: number;
+  forks: Map<Tracked, number>;
 }
 
 export class TopParents {
-  private readonly buckets: Bucket[];
   private readonly windowSeconds: number;
-  private readonly maxPidsPerSecond: number;
+  private readonly maxTrackedPids: number;
+  private readonly tracked = new Map<number, Tracked>();
+  private readonly buckets: Bucket[];
+  /** Every second up to this one has been subtracted for good; later forks in them are ignored. */
+  private expiredThrough = -Infinity;
+  /** Entries in all buckets, and an upper bound on those left behind by pruned pids. */
+  private bucketEntries = 0;
+  private prunedForks = 0;
 
   constructor(options: TopParentsOptions) {
-    this.windowSeconds = options.windowSeconds;
-    this.maxPidsPerSecond = options.maxPidsPerSecond ?? 10_000;
+    this.windowSeconds = wholeNumber('windowSeconds', options.windowSeconds);
+    this.maxTrackedPids = wholeNumber('maxTrackedPids', options.maxTrackedPids ?? 10_000);
     // One bucket more than the window, for the second in progress.
-    this.buckets = Array.from({ length: this.windowSeconds + 1 }, () => ({ second: -1, byPid: new Map() }));
+    this.buckets = Array.from({ length: this.windowSeconds + 1 }, () => ({ second: -Infinity, forks: new Map() }));
+  }
+
+  /** How many pids are tracked now: never more than `maxTrackedPids`. */
+  get trackedPids(): number {
+    return this.tracked.size;
   }
 
   add(pid: number, comm: string, second: number): void {
-    const bucket = this.buckets[second % this.buckets.length]!;
-    if (bucket.second !== second) {
-      if (bucket.second > second) return; // older than the window
+    if (second <= this.expiredThrough) return;
+    const bucket = this.bucketFor(second);
+    if (bucket.second > second) return; // older than the window of a later fork
+    if (bucket.second < second) {
+      this.expire(bucket);
       bucket.second = second;
-      bucket.byPid.clear();
     }
-    const entry = bucket.byPid.get(pid);
-    if (entry) {
-      entry.forks++;
-      entry.comm = comm;
-    } else if (bucket.byPid.size < this.maxPidsPerSecond) {
-      bucket.byPid.set(pid, { comm, forks: 1 });
+
+    let record = this.tracked.get(pid);
+    if (!record) {
+      if (this.tracked.size >= this.maxTrackedPids) this.prune();
+      record = { pid, comm, commSecond: second, forks: 0 };
+      this.tracked.set(pid, record);
     }
+    record.forks++;
+    // Forks can arrive out of order: the name of the latest second wins.
+    if (second >= record.commSecond) {
+      record.comm = comm;
+      record.commSecond = second;
+    }
+
+    const forks = bucket.forks.get(record);
+    if (forks === undefined) this.bucketEntries++;
+    bucket.forks.set(record, (forks ?? 0) + 1);
   }
 
-  /** The `n` parents with the most forks in the trailing window, busiest first. */
+  /**
+   * The `n` parents with the most forks in the seconds (now - windowSeconds, now], busiest
+   * first, ties by lower pid. `now` must not go back: the seconds it leaves are gone.
+   */
   top(n: number, now = monotonicSecondNow()): ParentForks[] {
-    const totals = new Map<number, ParentForks>();
-    // Oldest bucket first, so the latest name a pid had wins.
-    const recent = this.buckets
-      .filter((bucket) => bucket.second > now - this.windowSeconds && bucket.second <= now)
-      .sort((a, b) => a.second - b.second);
-    for (const bucket of recent) {
-      for (const [pid, { comm, forks }] of bucket.byPid) {
-        const total = totals.get(pid);
-        if (total) {
-          total.forks += forks;
-          total.comm = comm;
-        } else {
-          totals.set(pid, { pid, comm, forks });
-        }
-      }
+    this.expireThrough(now - this.windowSeconds);
+    // Seconds after `now` are in the totals but not in its window. Their pids keep the
+    // name of their latest fork, even if it is after `now`.
+    const ahead = this.forksAfter(now);
+    const busiest: ParentForks[] = [];
+    for (const record of this.tracked.values()) {
+      const forks = record.forks - (ahead.get(record) ?? 0);
+      if (forks > 0) keepBusiest(busiest, n, record.pid, record.comm, forks);
     }
-    return [...totals.values()].sort((a, b) => b.forks - a.forks || a.pid - b.pid).slice(0, n);
+    return busiest;
   }
+
+  private bucketFor(second: number): Bucket {
+    const slots = this.buckets.length;
+    return this.buckets[((second % slots) + slots) % slots]!; // never negative, even before second 0
+  }
+
+  private isTracked(record: Tracked): boolean {
+    return this.tracked.get(record.pid) === record;
+  }
+
+  /** Subtracts a bucket's forks from the totals and empties it; pids left with none go. */
+  private expire(bucket: Bucket): void {
+    for (const [record, forks] of bucket.forks) {
+      if (!this.isTracked(record)) continue; // pruned: its forks left the totals with it
+      record.forks -= forks;
+      if (record.forks === 0) this.tracked.delete(record.pid);
+    }
+    this.bucketEntries -= bucket.forks.size;
+    bucket.forks.clear();
+  }
+
+  /** Subtracts every second up to `last` not subtracted yet. */
+  private expireThrough(last: number): void {
+    if (last <= this.expiredThrough) return;
+    // Each second is visited once; after a long gap, one pass over the ring covers all.
+    const from = Math.max(this.expiredThrough + 1, last - this.buckets.length + 1);
+    for (let second = from; second <= last; second++) {
+      const bucket = this.bucketFor(second);
+      if (bucket.second <= last) this.expire(bucket);
+    }
+    this.expiredThrough = last;
+  }
+
+  private forksAfter(now: number): Map<Tracked, number> {
+    const ahead = new Map<Tracked, number>();
+    for (const bucket of this.buckets) {
+      if (bucket.second <= now) continue;
+      for (const [record, forks] of bucket.forks) ahead.set(record, (ahead.get(record) ?? 0) + forks);
+    }
+    return ahead;
+  }
+
+  /**
+   * Makes room for a new pid by dropping every pid with at most the forks of the quarter
+   * least busy. In a fork bomb that is every pid at the minimum, its single-fork copies,
+   * so a busy parent arriving late still gets in. Freeing a quarter at least, even when
+   * few pids share the minimum, means a prune (a sort of the totals) comes only once per
+   * quarter of the cap of new pids.
+   *
+   * The approximation: counts of tracked pids are exact while they stay tracked; a pid
+   * pruned and seen again restarts from its later forks.
+   */
+  private prune(): void {
+    const totals = Float64Array.from(this.tracked.values(), (record) => record.forks).sort();
+    const threshold = totals[Math.ceil(totals.length / 4) - 1]!;
+    for (const record of this.tracked.values()) {
+      if (record.forks > threshold) continue;
+      this.tracked.delete(record.pid);
+      this.prunedForks += record.forks;
+    }
+    // Buckets should hold counts only for tracked pids. A pruned pid left at most one
+    // entry per fork; sweeping once those could be half of all entries keeps the cost of
+    // a sweep in proportion to what it removes.
+    if (2 * this.prunedForks >= this.bucketEntries) this.sweep();
+  }
+
+  private sweep(): void {
+    this.bucketEntries = 0;
+    for (const bucket of this.buckets) {
+      for (const record of bucket.forks.keys()) if (!this.isTracked(record)) bucket.forks.delete(record);
+      this.bucketEntries += bucket.forks.size;
+    }
+    this.prunedForks = 0;
+  }
+}
+
+/** Inserts a parent into `busiest` (busiest first) if it ranks among the `n` busiest. */
+function keepBusiest(busiest: ParentForks[], n: number, pid: number, comm: string, forks: number): void {
+  let at = busiest.length;
+  // Most parents rank below the last one kept: one comparison, no insertion.
+  while (at > 0 && ranksAbove(forks, pid, busiest[at - 1]!)) at--;
+  if (at >= n) return;
+  busiest.splice(at, 0, { pid, comm, forks });
+  if (busiest.length > n) busiest.pop();
+}
+
+function ranksAbove(forks: number, pid: number, other: ParentForks): boolean {
+  return forks > other.forks || (forks === other.forks && pid < other.pid);
+}
+
+function wholeNumber(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`TopParents: ${name} must be a whole number of at least 1, not ${value}`);
+  return value;
 }

@@ -28,7 +28,7 @@ export async function forkwatchApp(app: FastifyInstance, options: AppOptions): P
   app.get(telemetryPath, async (request, reply) => {
     const registry = wantsOpenMetrics(request.headers.accept) ? registries.openMetrics : registries.text;
     const page = await registry.metrics();
-    return reply.type(registry.contentType).send(page);
+    return reply.header('vary', 'Accept').type(registry.contentType).send(page);
   });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(landingPage(options.version, telemetryPath)));
@@ -42,8 +42,20 @@ export async function forkwatchApp(app: FastifyInstance, options: AppOptions): P
   );
 }
 
-function wantsOpenMetrics(accept: string | undefined): boolean {
-  return accept !== undefined && accept.includes('application/openmetrics-text');
+/** OpenMetrics when the scraper prefers it (by q-value) to the text format. */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  let openMetrics = 0;
+  let text = 0;
+  for (const range of accept.split(',')) {
+    const [type = '', ...parameters] = range.split(';').map((part) => part.trim().toLowerCase());
+    const q = parameters.find((parameter) => parameter.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (!Number.isFinite(weight)) continue;
+    if (type === 'application/openmetrics-text') openMetrics = Math.max(openMetrics, weight);
+    else if (type === 'text/plain' || type === 'text/*' || type === '*/*') text = Math.max(text, weight);
+  }
+  return openMetrics > 0 && openMetrics >= text;
 }
 
 function landingPage(version: string, telemetryPath: string): string {

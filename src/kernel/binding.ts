@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../package.js';
+import { StartupError } from '../startup-error.js';
 
 export interface NativeConnector {
   /** Sends PROC_CN_MCAST_LISTEN with `ack` in cn_msg.ack. Throws an errno error. */
@@ -40,15 +41,18 @@ export function isSyscallError(error: unknown): error is SyscallError {
   return error instanceof Error && typeof (error as SyscallError).syscall === 'string';
 }
 
-function findAddon(): string {
+let native: NativeModule | undefined;
+
+// Loaded on first use, so that --help, --version and flag errors work without it.
+function loadAddon(): NativeModule {
+  if (native) return native;
   const path = join(packageRoot, 'build', 'Release', 'forkwatch.node');
   if (!existsSync(path)) {
-    throw new Error(`the native addon ${path} is not built; run npm install (node-gyp builds it with python3, make and g++)`);
+    throw new StartupError(`the native addon ${path} is not built; run npm install, which builds it with node-gyp (python3, make and g++)`);
   }
-  return path;
+  native = createRequire(import.meta.url)(path) as NativeModule;
+  return native;
 }
-
-const native = createRequire(import.meta.url)(findAddon()) as NativeModule;
 
 // Node runs no addon cleanup on process.exit(), and a socket closed without
 // PROC_CN_MCAST_IGNORE leaves the kernel's listener count raised until reboot: so every
@@ -59,7 +63,7 @@ process.on('exit', () => {
 });
 
 export function openConnector(receiveBufferBytes: number, onBatch: BatchHandler): NativeConnector {
-  const connector = new native.Connector(receiveBufferBytes, onBatch);
+  const connector = new (loadAddon().Connector)(receiveBufferBytes, onBatch);
   open.add(connector);
   return {
     subscribe: (ack) => connector.subscribe(ack),

@@ -56,6 +56,11 @@ export interface ExecEvent extends EventHeader {
   readonly what: 'exec';
   readonly pid: number;
   readonly tgid: number;
+  /**
+   * The contents of /proc/<tgid>/comm, read by the reader thread as the event arrived
+   * (not part of the datagram); absent when the process had already gone.
+   */
+  procComm?: Uint8Array;
 }
 
 /** Shared by uid and gid changes. */

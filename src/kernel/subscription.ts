@@ -1,6 +1,8 @@
 // Subscribes to the proc connector and turns the reader's batches into decoded events.
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
+import { StartupError } from '../startup-error.js';
 import { decodeDatagram, type InvalidReason, type ProcEvent } from './decode.js';
 
 export interface EventSink {
@@ -8,8 +10,6 @@ export interface EventSink {
   invalid(reason: InvalidReason): void;
 }
 
-/** A start-up failure, with a one-line message that says what to change. */
-export class StartupError extends Error {}
 
 export interface SubscribeOptions {
   receiveBufferBytes: number;
@@ -20,6 +20,7 @@ export interface SubscribeOptions {
 
 const RECORD_HEADER_BYTES = 12;
 const RECORD_TRUNCATED = 1;
+const RECORD_HAS_COMM = 2;
 
 /**
  * A subscription: every datagram the kernel sends reaches `sink`, from the moment the
@@ -83,6 +84,7 @@ export class Subscription {
     if (this.closed) throw new StartupError('forkwatch was stopped before the kernel confirmed the subscription');
     if (outcome === 'timeout') {
       this.close();
+      if (!procConnectorRegistered()) throw new StartupError(NO_PROC_CONNECTOR);
       throw new StartupError(
         `the kernel did not acknowledge the subscription within ${timeoutMs / 1000}s: forkwatch must run in the host's PID and user namespaces ` +
           '(Kubernetes: hostPID: true and no user namespace; Docker: --pid=host and no --userns)',
@@ -122,7 +124,13 @@ function open(receiveBufferBytes: number, onBatch: Parameters<typeof openConnect
   }
 }
 
-function forEachEvent(batch: Buffer, sink: EventSink, ourAck: number, acknowledged: (err: number) => void): void {
+/**
+ * Decodes a batch of records from the reader thread and hands each event to `sink`;
+ * calls `acknowledged` for the acknowledgement whose cn_msg.ack is `ourAck`. A record is
+ * u32 length, u32 sender port id, u32 flags, the datagram padded to 4, and with
+ * RECORD_HAS_COMM, u32 length and /proc/<tgid>/comm as read on arrival, padded to 4.
+ */
+export function forEachEvent(batch: Buffer, sink: EventSink, ourAck: number, acknowledged: (err: number) => void): void {
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   let offset = 0;
   while (offset + RECORD_HEADER_BYTES <= batch.byteLength) {
@@ -130,7 +138,14 @@ function forEachEvent(batch: Buffer, sink: EventSink, ourAck: number, acknowledg
     const senderPort = view.getUint32(offset + 4, true);
     const flags = view.getUint32(offset + 8, true);
     const start = offset + RECORD_HEADER_BYTES;
-    offset = start + ((length + 3) & ~3);
+    offset = start + padded(length);
+    let procComm: Uint8Array | undefined;
+    if (flags & RECORD_HAS_COMM && offset + 4 <= batch.byteLength) {
+      const commLength = view.getUint32(offset, true);
+      procComm = batch.subarray(offset + 4, offset + 4 + commLength);
+      offset += 4 + padded(commLength);
+    }
+    if (offset > batch.byteLength) return; // an incomplete record: nothing to trust in it
     if (flags & RECORD_TRUNCATED) {
       sink.invalid('truncated');
       continue;
@@ -142,7 +157,27 @@ function forEachEvent(batch: Buffer, sink: EventSink, ourAck: number, acknowledg
     }
     const event = decoded.event;
     if (event.what === 'ack' && event.ack === ourAck) acknowledged(event.err);
+    if (event.what === 'exec' && procComm) event.procComm = procComm;
     sink.event(event);
+  }
+}
+
+function padded(length: number): number {
+  return (length + 3) & ~3;
+}
+
+const NO_PROC_CONNECTOR = 'this kernel has no proc connector; use a kernel built with CONFIG_CONNECTOR=y and CONFIG_PROC_EVENTS=y';
+
+/**
+ * Whether the kernel registered the proc connector (cn_proc, id 1:1). Without
+ * CONFIG_PROC_EVENTS the socket still opens and the request still goes out: only
+ * the missing acknowledgement shows, as it would in a private PID namespace.
+ */
+function procConnectorRegistered(): boolean {
+  try {
+    return /^\S+\s+1:1\s*$/m.test(readFileSync('/proc/net/connector', 'utf8'));
+  } catch {
+    return true; // cannot tell: keep the namespace explanation
   }
 }
 
@@ -151,9 +186,7 @@ function explain(error: unknown): Error {
   if (!isSyscallError(error)) return error instanceof Error ? error : new Error(String(error));
   const { code, syscall } = error;
   if (syscall === 'socket' && (code === 'EPROTONOSUPPORT' || code === 'EAFNOSUPPORT')) {
-    return new StartupError(
-      'this kernel has no proc connector (socket: ' + code + '); use a kernel built with CONFIG_CONNECTOR=y and CONFIG_PROC_EVENTS=y',
-    );
+    return new StartupError(`${NO_PROC_CONNECTOR} (socket: ${code})`);
   }
   if (syscall === 'bind' && code === 'EPERM') {
     return new StartupError(

@@ -20,7 +20,7 @@ export function registerEventMetrics(registries: Registries, counts: EventCounts
 
   new Counter({
     name: 'forkwatch_events_total',
-    help: 'Process events received from the kernel, by type; "other" holds acknowledgements and types this version does not know.',
+    help: 'Process events received from the kernel, by type; the type other holds acknowledgements and types this version does not know.',
     labelNames: ['event'] as const,
     registers,
     collect() {

@@ -29,7 +29,7 @@ export function registerForkBombMetrics(registries: Registries, detector: ForkBo
 
   registerCommCounter(
     'forkwatch_chain_forks_total',
-    `Process forks made by parents at least ${chainDepth} forks without exec deep, by the parent's command name; names past the cap count under comm="__other__".`,
+    `Process forks made by parents at least ${chainDepth} forks without exec deep, by the parent's command name; names past the cap count under the name __other__.`,
     detector.chainForks,
     registers,
   );

@@ -20,7 +20,7 @@ export function registerParentMetrics(
 
   registerCommCounter(
     'forkwatch_parent_forks_total',
-    'Process forks by the command name of the parent process; names past the cap count under comm="__other__".',
+    'Process forks by the command name of the parent process; names past the cap count under the name __other__.',
     parentComms,
     registers,
   );

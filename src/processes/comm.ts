@@ -9,17 +9,26 @@ export function commFromBytes(bytes: Uint8Array): string {
   return utf8.decode(bytes);
 }
 
+// The kernel keeps 15 bytes of a name (TASK_COMM_LEN 16, with the NUL).
+const COMM_MAX_BYTES = 15;
+
+/**
+ * A name from the contents of /proc/<pid>/comm: without the newline the kernel appends
+ * (a name may hold newlines of its own), and at most the 15 bytes a COMM event carries
+ * (a kernel worker's file adds its workqueue's name).
+ */
+export function commFromProcFile(bytes: Uint8Array): string {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
+  return commFromBytes(bytes.subarray(0, Math.min(end, COMM_MAX_BYTES)));
+}
+
 /** The current name of process `pid`, from /proc/<pid>/comm, or undefined if it is gone. */
 export function readProcComm(pid: number): string | undefined {
-  let bytes: Buffer;
   try {
-    bytes = readFileSync(`/proc/${pid}/comm`);
+    return commFromProcFile(readFileSync(`/proc/${pid}/comm`));
   } catch {
     return undefined;
   }
-  // The kernel appends one newline; a name may hold newlines of its own.
-  const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
-  return commFromBytes(bytes.subarray(0, end));
 }
 
 /** Every process id in /proc now. */

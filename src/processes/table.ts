@@ -57,7 +57,12 @@ export class ProcessTable {
     else this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
   }
 
-  execed(tgid: number): void {
+  /** An exec starts a new chain; `comm` is the new name when it could be read on arrival. */
+  execed(tgid: number, comm?: string): void {
+    if (comm !== undefined) {
+      this.set(tgid, { comm, stale: false, depth: 0 });
+      return;
+    }
     const entry = this.entries.get(tgid);
     if (entry) {
       entry.stale = true;

@@ -1,9 +1,12 @@
 // The real kernel, the real command: forks counted exactly and attributed by name.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { forkAs, forkRenamed, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { forkAs, forkerDir, forkRenamed, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
-import { sampleValue } from '../helpers/metrics-text.js';
+import { parseSamples, sampleValue } from '../helpers/metrics-text.js';
 import { quietReading } from '../helpers/quiet.js';
 
 /** Scrapes until `read` returns `expected` or the deadline passes; returns the last value. */
@@ -56,14 +59,27 @@ describeKernel('counting forks from the kernel', () => {
   });
 
   it('counts threads as kind="thread" and never attributes them as process forks', async () => {
-    const name = uniqueName('fw-threads-');
     const before = await quietReading(forkwatch.scrape);
-    threadsAs(name, 64);
+    threadsAs(uniqueName('fw-threads-'), 64);
     const after = await quietReading(forkwatch.scrape);
     const threads = (page: string): number => sampleValue(page, 'forkwatch_forks_total', { kind: 'thread' });
+    const processes = (page: string): number => sampleValue(page, 'forkwatch_forks_total', { kind: 'process' });
+    const attributed = (page: string): number =>
+      parseSamples(page).filter((s) => s.name === 'forkwatch_parent_forks_total').reduce((sum, s) => sum + s.value, 0);
+
     expect(threads(after.page) - threads(before.page)).toBeGreaterThanOrEqual(64);
-    expect(sampleValue(after.page, 'forkwatch_parent_forks_total', { comm: name })).toBe(0);
+    // Every process fork is attributed to a parent, and no thread is.
+    expect(attributed(after.page) - attributed(before.page)).toBe(processes(after.page) - processes(before.page));
     expect(after.counted - before.counted).toBe(after.kernel - before.kernel);
+  });
+
+  it('names a short-lived parent by the program it exec\'d, even when it exits at once', async () => {
+    const name = uniqueName('fw-sh-');
+    const shell = join(forkerDir(), name);
+    copyFileSync('/bin/sh', shell);
+    for (let run = 0; run < 30; run++) execFileSync(shell, ['-c', '/bin/true; /bin/true']);
+    const counted = await settle(forkwatch, (page) => sampleValue(page, 'forkwatch_parent_forks_total', { comm: name }), 60);
+    expect(counted).toBe(60);
   });
 
   it('loses nothing and rejects nothing while counting', async () => {

@@ -48,6 +48,11 @@ export function threadsAs(name: string, threads: number): void {
   execFileSync(copy, ['threads', String(threads)]);
 }
 
+/** The temporary folder the forker copies live in (removed by removeForkers). */
+export function forkerDir(): string {
+  return dir;
+}
+
 export function removeForkers(): void {
   rmSync(dir, { recursive: true, force: true });
 }
