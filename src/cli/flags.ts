@@ -115,7 +115,7 @@ const FLAGS: readonly Flag[] = [
   {
     name: 'forkbomb.chain-parents',
     default: '20',
-    meaning: 'suspect a fork bomb when this many distinct processes of one name, at chain depth, forked in the last 5 s',
+    meaning: 'suspect a fork bomb when this many distinct processes of one name, in chains, forked twice or more in the last 5 s',
     accepts: 'a whole number from 1 to 1000000',
     parse: (v) => ({ forkbombChainParents: parseWholeNumber(v, 1, 1_000_000) }),
   },

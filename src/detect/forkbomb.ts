@@ -1,15 +1,16 @@
 // The fork-bomb detector. A fork bomb is a process that copies itself, whose copies copy
 // themselves: chains of forks without exec grow with every generation, and every copy
-// forks. Builds and shells exec, or stop a few forks deep; a script that forks in a loop
-// a few subshells deep is one busy parent, not many. So a command name is suspected when
-// many distinct processes deep in such chains fork, or when many of them are alive.
+// forks again and again. Builds and shells exec, or stop a few forks deep; a script
+// looping over subshells a few levels deep is one busy parent whose children fork once
+// at most. So a command name is suspected when many distinct processes deep in such
+// chains fork repeatedly, or when many of them are alive.
 import { CommCounts } from '../attribution/comm-counts.js';
 import type { DeepProcesses } from '../processes/table.js';
 
 export interface ForkBombOptions {
   /** A process this many forks without exec deep, or deeper, is in a chain. */
   chainDepth: number;
-  /** Suspect a name when this many distinct processes in chains forked in RECENT_SECONDS. */
+  /** Suspect a name when this many distinct processes in chains forked twice or more in RECENT_SECONDS. */
   chainParents: number;
   /** Suspect a name when this many of its processes in chains are alive. */
   chainProcesses: number;
@@ -29,8 +30,8 @@ const MAX_RECENT_PARENTS = 100_000;
 export class ForkBombDetector {
   /** Chain forks by the parent's name since start (names capped, then `__other__`). */
   readonly chainForks: CommCounts;
-  /** Processes in chains that forked recently: pid -> name and the second of their last fork. */
-  private readonly recentParents = new Map<number, { comm: string; second: number }>();
+  /** Processes in chains that forked recently: pid -> name, forks, the second of the last. */
+  private readonly recentParents = new Map<number, { comm: string; forks: number; second: number }>();
   /** Suspected names, with the last second either sign was seen. */
   private readonly suspects = new Map<string, number>();
   /** The deepest fork-without-exec chain alive at the last evaluation. */
@@ -47,9 +48,10 @@ export class ForkBombDetector {
     const recent = this.recentParents.get(parentPid);
     if (recent) {
       recent.comm = label;
+      recent.forks++;
       recent.second = Math.max(recent.second, second);
     } else if (this.recentParents.size < MAX_RECENT_PARENTS) {
-      this.recentParents.set(parentPid, { comm: label, second });
+      this.recentParents.set(parentPid, { comm: label, forks: 1, second });
     }
   }
 
@@ -59,9 +61,9 @@ export class ForkBombDetector {
     this.maxDepth = deep.maxDepth;
 
     const parentsByComm = new Map<string, number>();
-    for (const [pid, { comm, second }] of this.recentParents) {
+    for (const [pid, { comm, forks, second }] of this.recentParents) {
       if (second <= now - RECENT_SECONDS) this.recentParents.delete(pid);
-      else parentsByComm.set(comm, (parentsByComm.get(comm) ?? 0) + 1);
+      else if (forks >= 2) parentsByComm.set(comm, (parentsByComm.get(comm) ?? 0) + 1);
     }
     for (const [comm, parents] of parentsByComm) {
       if (parents >= chainParents) this.suspects.set(comm, now);

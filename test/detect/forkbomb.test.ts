@@ -8,9 +8,11 @@ function nothingDeep(maxDepth = 0): DeepProcesses {
   return { maxDepth, byComm: new Map() };
 }
 
-/** `parents` distinct processes (pids from `firstPid`), each forking once at `depth`. */
-function forksByParents(detector: ForkBombDetector, parents: number, depth: number, comm: string, second: number, firstPid = 1000): void {
-  for (let pid = firstPid; pid < firstPid + parents; pid++) detector.recordFork(pid, depth, comm, second);
+/** `parents` distinct processes (pids from `firstPid`), each forking `forks` times at `depth`. */
+function forksByParents(detector: ForkBombDetector, parents: number, depth: number, comm: string, second: number, firstPid = 1000, forks = 2): void {
+  for (let pid = firstPid; pid < firstPid + parents; pid++) {
+    for (let fork = 0; fork < forks; fork++) detector.recordFork(pid, depth, comm, second);
+  }
 }
 
 describe('ForkBombDetector', () => {
@@ -20,7 +22,7 @@ describe('ForkBombDetector', () => {
     forksByParents(detector, 3, 4, 'deep', 100);
     forksByParents(detector, 2, 30, 'deep', 100, 2000);
 
-    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ deep: 5 });
+    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ deep: 10 });
   });
 
   it('suspects a name when enough distinct processes in chains forked recently', () => {
@@ -30,6 +32,14 @@ describe('ForkBombDetector', () => {
 
     expect(detector.suspected).toEqual(['bomb']);
     expect(detector.maxDepth).toBe(12);
+  });
+
+  it('does not suspect many processes in chains that fork once each: a loop of nested subshells', () => {
+    const detector = new ForkBombDetector(OPTIONS);
+    forksByParents(detector, 200, 6, 'bash', 100, 1000, 1);
+    detector.evaluate(100, nothingDeep());
+
+    expect(detector.suspected).toEqual([]);
   });
 
   it('does not suspect one busy parent deep in a chain, however much it forks', () => {
