@@ -20,16 +20,10 @@ import {
   type Containment,
 } from '../helpers/cgroup.js';
 import { sleep } from '../helpers/forkwatch-process.js';
+import { describeIfAvailable } from '../helpers/requirements.js';
 import { BENIGN_WORKLOADS } from '../helpers/workloads.js';
 
-// As with the kernel tests: skipped with the reason where cgroups cannot be made here,
-// but under CI=true run (and fail), because CI must prove them.
-const unavailable = await containmentUnavailable();
-const describeContained: typeof describe.skip =
-  unavailable === undefined || process.env.CI === 'true'
-    ? describe
-    : (((name: string, ...rest: unknown[]) =>
-        (describe.skip as (...args: unknown[]) => void)(`${name} (skipped: cannot make a pids cgroup here: ${unavailable})`, ...rest)) as unknown as typeof describe.skip);
+const describeContained = describeIfAvailable(await containmentUnavailable(), 'cannot make a pids cgroup here');
 
 /** A process as seen once: its pid and start time, so a reused pid is not mistaken for it. */
 interface Seen {

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { packageRoot } from '../../src/package.js';
 import { startBashBomb, startCBomb, type RunningBomb } from '../helpers/bombs.js';
-import { createContainment, destroyAllContainments } from '../helpers/cgroup.js';
+import { containmentUnavailable, createContainment, destroyAllContainments } from '../helpers/cgroup.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
-import { describeKernel } from '../helpers/kernel.js';
+import { kernelUnavailable } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { describeIfAvailable } from '../helpers/requirements.js';
 import { BENIGN_WORKLOADS } from '../helpers/workloads.js';
 
 const FLAG_DEADLINE_MS = 10_000; // issue 3: flagged within 10 s of the bomb's start
@@ -26,7 +27,10 @@ function rulesForTest(dir: string): string {
   return path;
 }
 
-describeKernel('fork bombs caught, benign workloads left alone', () => {
+const unavailable = kernelUnavailable ?? (await containmentUnavailable());
+const describeKernelAndCgroups = describeIfAvailable(unavailable, 'needs the proc connector and pids cgroups');
+
+describeKernelAndCgroups('fork bombs caught, benign workloads left alone', () => {
   let forkwatch: RunningForkwatch;
   let prometheus: RunningPrometheus;
   let dir: string;

@@ -1,8 +1,6 @@
-// Tests that need the kernel's process events subscribe for real. Where this machine
-// cannot, they are skipped with the reason in their name; under CI=true they run anyway
-// and fail, because CI must prove them.
-import { describe } from 'vitest';
+// Tests that need the kernel's process events subscribe for real (see requirements.ts).
 import { Subscription } from '../../src/kernel/subscription.js';
+import { describeIfAvailable } from './requirements.js';
 
 async function probe(): Promise<string | undefined> {
   try {
@@ -18,11 +16,8 @@ async function probe(): Promise<string | undefined> {
   }
 }
 
-const unavailable = await probe();
+/** Why this machine cannot subscribe to the proc connector, or undefined if it can. */
+export const kernelUnavailable = await probe();
 
 /** `describe` for tests that need the proc connector. */
-export const describeKernel: typeof describe.skip =
-  unavailable === undefined || process.env.CI === 'true'
-    ? describe
-    : (((name: string, ...rest: unknown[]) =>
-        (describe.skip as (...args: unknown[]) => void)(`${name} (skipped: cannot subscribe here: ${unavailable})`, ...rest)) as unknown as typeof describe.skip);
+export const describeKernel = describeIfAvailable(kernelUnavailable, 'cannot subscribe here');

@@ -1,9 +1,10 @@
 // Every route, through fastify's inject(): no port, no kernel.
+import { spawnSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createExporter } from '../helpers/exporter.js';
-import { forkwatchApp } from '../../src/http/app.js';
+import { forkwatchApp, wantsOpenMetrics } from '../../src/http/app.js';
 import type { WebConfig } from '../../src/http/web-config.js';
 import { sampleValue } from '../helpers/metrics-text.js';
 
@@ -69,6 +70,14 @@ describe('GET /metrics', () => {
     expect(sampleValue(page, 'forkwatch_build_info', { version: '1.2.3-test', nodejs: process.versions.node })).toBe(1);
   });
 
+  it('serves a page that promtool check metrics passes without a single problem', async () => {
+    const page = (await (await build()).inject('/metrics')).body;
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: page, encoding: 'utf8' });
+    expect(check.error, 'promtool is missing: apt-get install prometheus').toBeUndefined();
+    expect(check.stdout + check.stderr).toBe('');
+    expect(check.status).toBe(0);
+  });
+
   it('serves OpenMetrics to a scraper that asks for it', async () => {
     const response = await (await build()).inject({
       url: '/metrics',
@@ -84,6 +93,26 @@ describe('GET /metrics', () => {
     const server = await build({ telemetryPath: '/custom/path' });
     expect((await server.inject('/custom/path')).statusCode).toBe(200);
     expect((await server.inject('/metrics')).statusCode).toBe(404);
+  });
+});
+
+describe('choosing the exposition format', () => {
+  it.each([
+    [undefined, false],
+    ['text/plain', false],
+    ['*/*', false],
+    ['application/openmetrics-text', true],
+    // What Prometheus 2.42 sends.
+    ['application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1', true],
+    ['text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5', false],
+    ['application/openmetrics-text;q=0', false],
+    ['application/openmetrics-text;q=oops', false],
+  ])('Accept: %s -> OpenMetrics %s', (accept, expected) => {
+    expect(wantsOpenMetrics(accept)).toBe(expected);
+  });
+
+  it('says that the page varies with Accept', async () => {
+    expect((await (await build()).inject('/metrics')).headers.vary).toBe('Accept');
   });
 });
 

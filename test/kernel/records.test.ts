@@ -172,3 +172,46 @@ describe('forEachEvent: the acknowledgement', () => {
     expect(events.map((event) => event.what)).toEqual(['fork', 'ack', 'exec']);
   });
 });
+
+describe('forEachEvent: the name read on arrival of an exec event', () => {
+  const RECORD_HAS_COMM = 2;
+
+  /** The appendix after a record with RECORD_HAS_COMM: u32 length, then the bytes padded to 4. */
+  function commAppendix(comm: string): Buffer {
+    const bytes = Buffer.from(comm);
+    const out = Buffer.alloc(4 + ((bytes.length + 3) & ~3), PADDING);
+    out.writeUInt32LE(bytes.length, 0);
+    out.set(bytes, 4);
+    return out;
+  }
+
+  it('attaches the name to the exec event, and walks on past it', () => {
+    const batch = Buffer.concat([
+      record(captured('exec'), { flags: RECORD_HAS_COMM }),
+      commAppendix('make\n'),
+      record(captured('exit')),
+    ]);
+
+    const { events, invalid } = walk(batch);
+
+    expect(invalid).toEqual([]);
+    expect(events.map((event) => event.what)).toEqual(['exec', 'exit']);
+    const exec = events[0] as Extract<ProcEvent, { what: 'exec' }>;
+    expect(Buffer.from(exec.procComm!).toString()).toBe('make\n');
+  });
+
+  it('leaves procComm out when the reader could not read the name', () => {
+    const { events } = walk(record(captured('exec')));
+
+    expect((events[0] as Extract<ProcEvent, { what: 'exec' }>).procComm).toBeUndefined();
+  });
+
+  it('ignores a record whose name runs past the end of the batch', () => {
+    const whole = Buffer.concat([record(captured('exec'), { flags: RECORD_HAS_COMM }), commAppendix('make\n')]);
+
+    const { events, invalid } = walk(whole.subarray(0, whole.length - 4));
+
+    expect(events).toEqual([]);
+    expect(invalid).toEqual([]);
+  });
+});
