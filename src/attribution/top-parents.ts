@@ -40,7 +40,7 @@ interface Bucket {
 export class TopParents {
   private readonly windowSeconds: number;
   private readonly maxTrackedPids: number;
-  private readonly tracked = new Map<number, Tracked>();
+  private tracked = new Map<number, Tracked>();
   private readonly buckets: Bucket[];
   /** Every second up to this one has been subtracted for good; later forks in them are ignored. */
   private expiredThrough = -Infinity;
@@ -156,13 +156,17 @@ export class TopParents {
    * pruned and seen again restarts from its later forks.
    */
   private prune(): void {
-    const totals = Float64Array.from(this.tracked.values(), (record) => record.forks).sort();
-    const threshold = totals[Math.ceil(totals.length / 4) - 1]!;
+    const totals = new Float64Array(this.tracked.size);
+    let i = 0;
+    for (const record of this.tracked.values()) totals[i++] = record.forks;
+    const threshold = totals.sort()[Math.ceil(totals.length / 4) - 1]!;
+    // Usually most pids go: copying the rest is cheaper than deleting them one by one.
+    const kept = new Map<number, Tracked>();
     for (const record of this.tracked.values()) {
-      if (record.forks > threshold) continue;
-      this.tracked.delete(record.pid);
-      this.prunedForks += record.forks;
+      if (record.forks > threshold) kept.set(record.pid, record);
+      else this.prunedForks += record.forks;
     }
+    this.tracked = kept;
     // Buckets should hold counts only for tracked pids. A pruned pid left at most one
     // entry per fork; sweeping once those could be half of all entries keeps the cost of
     // a sweep in proportion to what it removes.
@@ -172,8 +176,11 @@ export class TopParents {
   private sweep(): void {
     this.bucketEntries = 0;
     for (const bucket of this.buckets) {
-      for (const record of bucket.forks.keys()) if (!this.isTracked(record)) bucket.forks.delete(record);
-      this.bucketEntries += bucket.forks.size;
+      if (bucket.forks.size === 0) continue;
+      const kept = new Map<Tracked, number>();
+      for (const [record, forks] of bucket.forks) if (this.isTracked(record)) kept.set(record, forks);
+      bucket.forks = kept;
+      this.bucketEntries += kept.size;
     }
     this.prunedForks = 0;
   }
@@ -181,11 +188,19 @@ export class TopParents {
 
 /** Inserts a parent into `busiest` (busiest first) if it ranks among the `n` busiest. */
 function keepBusiest(busiest: ParentForks[], n: number, pid: number, comm: string, forks: number): void {
-  let at = busiest.length;
-  // Most parents rank below the last one kept: one comparison, no insertion.
-  while (at > 0 && ranksAbove(forks, pid, busiest[at - 1]!)) at--;
-  if (at >= n) return;
-  busiest.splice(at, 0, { pid, comm, forks });
+  if (busiest.length >= n) {
+    // Most parents rank below the last one kept: one comparison, no insertion.
+    const last = busiest[n - 1];
+    if (last === undefined || !ranksAbove(forks, pid, last)) return;
+  }
+  let low = 0;
+  let high = busiest.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (ranksAbove(forks, pid, busiest[middle]!)) high = middle;
+    else low = middle + 1;
+  }
+  busiest.splice(low, 0, { pid, comm, forks });
   if (busiest.length > n) busiest.pop();
 }
 
