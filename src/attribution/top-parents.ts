@@ -88,19 +88,14 @@ export class TopParents {
   }
 
   /**
-   * The `n` parents with the most forks in the seconds (now - windowSeconds, now], busiest
+   * The `n` parents with the most forks in the window ending at second `now`, busiest
    * first, ties by lower pid. `now` must not go back: the seconds it leaves are gone.
+   * (Events come before the scrape that reads them, so no fork is later than `now`.)
    */
   top(n: number, now = monotonicSecondNow()): ParentForks[] {
     this.expireThrough(now - this.windowSeconds);
-    // Seconds after `now` are in the totals but not in its window. Their pids keep the
-    // name of their latest fork, even if it is after `now`.
-    const ahead = this.forksAfter(now);
     const busiest: ParentForks[] = [];
-    for (const record of this.tracked.values()) {
-      const forks = record.forks - (ahead.get(record) ?? 0);
-      if (forks > 0) keepBusiest(busiest, n, record.pid, record.comm, forks);
-    }
+    for (const record of this.tracked.values()) keepBusiest(busiest, n, record.pid, record.comm, record.forks);
     return busiest;
   }
 
@@ -134,15 +129,6 @@ export class TopParents {
       if (bucket.second <= last) this.expire(bucket);
     }
     this.expiredThrough = last;
-  }
-
-  private forksAfter(now: number): Map<Tracked, number> {
-    const ahead = new Map<Tracked, number>();
-    for (const bucket of this.buckets) {
-      if (bucket.second <= now) continue;
-      for (const [record, forks] of bucket.forks) ahead.set(record, (ahead.get(record) ?? 0) + forks);
-    }
-    return ahead;
   }
 
   /**
