@@ -1,7 +1,9 @@
 // The native connector against the real kernel: it subscribes, reads, and unsubscribes.
 import { spawnSync } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import { openConnector, type NativeConnector } from '../../src/kernel/binding.js';
+import { forEachEvent, type EventSink } from '../../src/kernel/subscription.js';
 import { sleep } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 
@@ -44,6 +46,25 @@ describeKernel('the native proc connector', () => {
     forkSome(5);
     await sleep(300);
     expect(received).toBe(before);
+  });
+
+  it('makes an event on every CPU as it subscribes, so every CPU has a sequence starting point', async () => {
+    const batches: Buffer[] = [];
+    connector = openConnector(1 << 20, (batch) => batch && batches.push(batch));
+    connector.subscribe(34567);
+    await sleep(200);
+
+    const cpus = new Set<number>();
+    const sink: EventSink = {
+      event: (event) => {
+        if (event.what === 'comm' && event.pid !== event.tgid && event.tgid === process.pid && Buffer.from(event.comm).toString() === 'fw-cpu-start') {
+          cpus.add(event.cpu);
+        }
+      },
+      invalid: () => {},
+    };
+    for (const batch of batches) forEachEvent(batch, sink, 0, () => {});
+    expect([...cpus].sort()).toEqual(Array.from({ length: availableParallelism() }, (_, cpu) => cpu));
   });
 
   it('reports the buffer it was granted and the kernel drop count', () => {
