@@ -14,7 +14,7 @@ import { registerEventMetrics } from './metrics/events.js';
 import { registerForkBombMetrics } from './metrics/forkbomb.js';
 import { registerNetlinkMetrics, type SocketState } from './metrics/netlink.js';
 import { registerParentMetrics } from './metrics/parents.js';
-import { createRegistries, type Registries } from './metrics/registries.js';
+import { createRegistries, eachRegistry, type Registries } from './metrics/registries.js';
 import { ProcessTable } from './processes/table.js';
 import { readFileSync } from 'node:fs';
 
@@ -64,14 +64,16 @@ export class Exporter {
     this.detector = new ForkBombDetector({ ...options.forkbomb, maxComms: options.parentsMaxComms });
     this.attribution = new Attribution(this.table, this.parentComms, this.topParents, this.detector);
 
-    registerEventMetrics(this.registries, this.counts);
-    registerNetlinkMetrics(this.registries, () => this.socketState());
-    registerParentMetrics(this.registries, this.parentComms, this.topParents, {
-      top: options.parentsTop,
-      windowSeconds: options.parentsWindowSeconds,
-    });
-    registerForkBombMetrics(this.registries, this.detector, options.forkbomb.chainDepth);
-    registerBuildInfo(this.registries, options.version);
+    for (const registry of eachRegistry(this.registries)) {
+      registerEventMetrics(registry, this.counts);
+      registerNetlinkMetrics(registry, () => this.socketState());
+      registerParentMetrics(registry, this.parentComms, this.topParents, {
+        top: options.parentsTop,
+        windowSeconds: options.parentsWindowSeconds,
+      });
+      registerForkBombMetrics(registry, this.detector, options.forkbomb.chainDepth);
+      registerBuildInfo(registry, options.version);
+    }
   }
 
   /** Subscribes to the kernel; resolves once the kernel confirmed it. Throws StartupError. */

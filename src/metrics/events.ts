@@ -1,10 +1,9 @@
 // What arrived from the kernel, and what did not.
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { EVENT_NAMES, type EventCounts } from '../accounting/event-counts.js';
-import { both, type Registries } from './registries.js';
 
-export function registerEventMetrics(registries: Registries, counts: EventCounts): void {
-  const registers = both(registries);
+export function registerEventMetrics(registry: Registry, counts: EventCounts): void {
+  const registers = [registry];
 
   new Counter({
     name: 'forkwatch_forks_total',

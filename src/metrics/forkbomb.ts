@@ -1,11 +1,10 @@
 // The fork-bomb detector's view: who is suspected, how deep chains go, chain forks by name.
-import { Gauge } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { ForkBombDetector } from '../detect/forkbomb.js';
 import { registerCommCounter } from './comm-counter.js';
-import { both, type Registries } from './registries.js';
 
-export function registerForkBombMetrics(registries: Registries, detector: ForkBombDetector, chainDepth: number): void {
-  const registers = both(registries);
+export function registerForkBombMetrics(registry: Registry, detector: ForkBombDetector, chainDepth: number): void {
+  const registers = [registry];
 
   new Gauge({
     name: 'forkwatch_forkbomb_suspected',

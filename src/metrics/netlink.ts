@@ -1,6 +1,5 @@
 // The socket's own state, read from the kernel at scrape time.
-import { Counter, Gauge } from 'prom-client';
-import { both, type Registries } from './registries.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface SocketState {
   subscribed: boolean;
@@ -8,8 +7,8 @@ export interface SocketState {
   kernelDrops: number;
 }
 
-export function registerNetlinkMetrics(registries: Registries, read: () => SocketState): void {
-  const registers = both(registries);
+export function registerNetlinkMetrics(registry: Registry, read: () => SocketState): void {
+  const registers = [registry];
 
   new Counter({
     name: 'forkwatch_netlink_drops_total',

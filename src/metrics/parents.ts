@@ -1,9 +1,8 @@
 // Who is forking: by command name since start, and the busiest processes right now.
-import { Gauge } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { CommCounts } from '../attribution/comm-counts.js';
 import type { TopParents } from '../attribution/top-parents.js';
 import { registerCommCounter } from './comm-counter.js';
-import { both, type Registries } from './registries.js';
 
 export interface ParentMetricsOptions {
   top: number;
@@ -11,12 +10,12 @@ export interface ParentMetricsOptions {
 }
 
 export function registerParentMetrics(
-  registries: Registries,
+  registry: Registry,
   parentComms: CommCounts,
   topParents: TopParents,
   options: ParentMetricsOptions,
 ): void {
-  const registers = both(registries);
+  const registers = [registry];
 
   registerCommCounter(
     'forkwatch_parent_forks_total',

@@ -1,5 +1,6 @@
-// Two registries holding the same metrics: one writes the Prometheus text format, the
-// other OpenMetrics, so each scrape gets the format it asks for without shared state.
+// Two registries, one writing the Prometheus text format, the other OpenMetrics, each with
+// its own metric objects: prom-client renames a counter in place while it writes
+// OpenMetrics, so a metric shared by both would lose "_total" on the text page.
 import { collectDefaultMetrics, Registry, type OpenMetricsContentType } from 'prom-client';
 
 export interface Registries {
@@ -22,6 +23,7 @@ export function createRegistries(): Registries {
   return { text, openMetrics };
 }
 
-export function both(registries: Registries): Registry[] {
+/** Both registries, to register each metric group in each. */
+export function eachRegistry(registries: Registries): Registry[] {
   return [registries.text, registries.openMetrics as unknown as Registry];
 }

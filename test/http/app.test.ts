@@ -89,6 +89,14 @@ describe('GET /metrics', () => {
     expect(response.body.endsWith('# EOF\n')).toBe(true);
   });
 
+  it('keeps the text page intact after an OpenMetrics scrape', async () => {
+    const server = await build();
+    await server.inject({ url: '/metrics', headers: { accept: 'application/openmetrics-text' } });
+    const page = (await server.inject('/metrics')).body;
+    expect(page).toContain('# TYPE forkwatch_forks_total counter');
+    expect(page).toContain('forkwatch_forks_total{kind="process"} 0');
+  });
+
   it('serves the page at --web.telemetry-path, and not at /metrics then', async () => {
     const server = await build({ telemetryPath: '/custom/path' });
     expect((await server.inject('/custom/path')).statusCode).toBe(200);
