@@ -34,7 +34,7 @@ constexpr size_t kMaxPendingBytes = 128u << 20;
 // event loop, so a backlog cannot hold up scrapes and health checks for long.
 constexpr size_t kHandoverBytes = 1u << 20;
 
-constexpr std::chrono::microseconds kGather{250};
+constexpr std::chrono::microseconds kGather{1000};
 
 Napi::Error ErrnoError(Napi::Env env, const SysError& e) {
   const char* name = strerrorname_np(e.err);
@@ -215,6 +215,7 @@ class Connector : public Napi::ObjectWrap<Connector> {
   void ReadLoop() {
     ::pthread_setname_np(::pthread_self(), "fw-reader");
     std::vector<uint8_t> batch;
+    auto last_read_ended = std::chrono::steady_clock::time_point{};
     pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     for (;;) {
       if (::poll(fds, 2, -1) < 0) {
@@ -232,9 +233,13 @@ class Connector : public Napi::ObjectWrap<Connector> {
         Fail(e);
         return;
       }
-      // Let events gather before the next read: in a storm this turns one wakeup per
-      // event into one per 250 µs, for about 25 events of receive buffer.
-      std::this_thread::sleep_for(kGather);
+      // In a storm, let events gather before the next read: one wakeup per millisecond,
+      // not one per event, for about 100 events of receive buffer. Only when the last
+      // read ended under a millisecond ago, so that an event after a quiet spell (an
+      // exec, whose name is read on arrival) is read at once.
+      const auto ended = std::chrono::steady_clock::now();
+      if (ended - last_read_ended < kGather) std::this_thread::sleep_for(kGather);
+      last_read_ended = std::chrono::steady_clock::now();
     }
   }
 
