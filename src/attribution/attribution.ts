@@ -23,12 +23,11 @@ export class Attribution {
         // are counted by kind only.
         if (event.childPid !== event.childTgid) return;
         const comm = this.table.comm(event.parentTgid);
-        const parentDepth = this.table.depth(event.parentTgid);
-        this.table.forked(event.parentTgid, event.childTgid);
+        const forker = this.table.forked(event.parentTgid, event.childTgid);
         const second = secondOf(event.timestampNs);
         this.parentComms.add(comm);
         this.topParents.add(event.parentTgid, comm, second);
-        this.detector.recordFork(event.parentTgid, parentDepth, comm, second);
+        this.detector.recordFork(event.parentTgid, forker, comm, event.childTgid, second);
         return;
       }
       case 'exec':

@@ -107,7 +107,7 @@ const FLAGS: readonly Flag[] = [
   },
   {
     name: 'forkbomb.chain-depth',
-    default: '4',
+    default: '3',
     meaning: 'forks without exec in a row that put a process in a chain, which the fork-bomb detector watches',
     accepts: 'a whole number from 2 to 1000',
     parse: (v) => ({ forkbombChainDepth: parseWholeNumber(v, 2, 1000) }),
@@ -115,13 +115,13 @@ const FLAGS: readonly Flag[] = [
   {
     name: 'forkbomb.chain-parents',
     default: '20',
-    meaning: 'suspect a fork bomb when this many distinct processes of one name, in chains, forked twice or more in the last 5 s',
+    meaning: 'suspect a fork bomb when this many processes of one name, in chains, forked twice within 5 s and have a child that did too',
     accepts: 'a whole number from 1 to 1000000',
     parse: (v) => ({ forkbombChainParents: parseWholeNumber(v, 1, 1_000_000) }),
   },
   {
     name: 'forkbomb.chain-processes',
-    default: '50',
+    default: '32',
     meaning: 'suspect a fork bomb when this many processes of one name live at chain depth',
     accepts: 'a whole number from 1 to 1000000',
     parse: (v) => ({ forkbombChainProcesses: parseWholeNumber(v, 1, 1_000_000) }),

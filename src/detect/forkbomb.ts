@@ -1,16 +1,19 @@
 // The fork-bomb detector. A fork bomb is a process that copies itself, whose copies copy
-// themselves: chains of forks without exec grow with every generation, and every copy
-// forks again and again. Builds and shells exec, or stop a few forks deep; a script
-// looping over subshells a few levels deep is one busy parent whose children fork once
-// at most. So a command name is suspected when many distinct processes deep in such
-// chains fork repeatedly, or when many of them are alive.
+// themselves: chains of forks without exec grow with every generation, and the copies of
+// the copies fork again and again. Builds, xargs and shells exec, or stop a few forks
+// deep; a loop of command substitutions a few subshells deep has children that fork a
+// pipeline, but the pipeline's members exec or end. So a command name is suspected when
+//   - many of its processes deep in such chains forked twice or more recently, and so did
+//     a child of theirs, and a grandchild: three generations of copies that copy, or
+//   - many of its processes deep in such chains are alive (a bomb that hit a PID limit
+//     stops forking, but its copies stay).
 import { CommCounts } from '../attribution/comm-counts.js';
-import type { DeepProcesses } from '../processes/table.js';
+import type { DeepProcesses, Forker } from '../processes/table.js';
 
 export interface ForkBombOptions {
   /** A process this many forks without exec deep, or deeper, is in a chain. */
   chainDepth: number;
-  /** Suspect a name when this many distinct processes in chains forked twice or more in RECENT_SECONDS. */
+  /** Suspect a name when this many of its processes in chains copy, as above, in RECENT_SECONDS. */
   chainParents: number;
   /** Suspect a name when this many of its processes in chains are alive. */
   chainProcesses: number;
@@ -20,18 +23,34 @@ export interface ForkBombOptions {
   maxComms: number;
 }
 
-/** Distinct forking parents are counted over this many seconds, the current one included. */
+/** Forking processes are remembered until this many seconds after their last fork. */
 export const RECENT_SECONDS = 5;
 
-// Bounds the memory of recent chain parents in a storm of distinct pids; far more than
-// any threshold needs.
-const MAX_RECENT_PARENTS = 100_000;
+// Bounds the memory of recent forkers in a storm of distinct pids; far more than any
+// threshold needs.
+const MAX_RECENT_FORKERS = 100_000;
+
+/** Generations of copies below a copier: 2 means its children's children copy too. */
+const COPYING_GENERATIONS = 2;
+
+/** A process that was forked and forks in turn, without exec. */
+interface Forking {
+  comm: string;
+  depth: number;
+  parent: number;
+  forks: number;
+  /** The seconds of its last two forks (-Infinity before the second). */
+  previous: number;
+  last: number;
+  /** How many generations below it copy (fork twice or more without exec), up to 2. */
+  copyingBelow: number;
+}
 
 export class ForkBombDetector {
   /** Chain forks by the parent's name since start (names capped, then `__other__`). */
   readonly chainForks: CommCounts;
-  /** Processes in chains that forked recently: pid -> name, forks, the second of the last. */
-  private readonly recentParents = new Map<number, { comm: string; forks: number; second: number }>();
+  /** Forked processes that forked recently, by pid. */
+  private readonly forking = new Map<number, Forking>();
   /** Suspected names, with the last second either sign was seen. */
   private readonly suspects = new Map<string, number>();
   /** The deepest fork-without-exec chain alive at the last evaluation. */
@@ -41,32 +60,51 @@ export class ForkBombDetector {
     this.chainForks = new CommCounts(options.maxComms);
   }
 
-  /** A process fork by `parentPid`, `parentDepth` forks deep, named `comm`, in `second`. */
-  recordFork(parentPid: number, parentDepth: number, comm: string, second: number): void {
-    if (parentDepth < this.options.chainDepth) return;
-    const label = this.chainForks.add(comm);
-    const recent = this.recentParents.get(parentPid);
-    if (recent) {
-      recent.comm = label;
-      recent.forks++;
-      recent.second = Math.max(recent.second, second);
-    } else if (this.recentParents.size < MAX_RECENT_PARENTS) {
-      this.recentParents.set(parentPid, { comm: label, forks: 1, second });
+  /** Process `pid`, named `comm`, forked child `childPid` in `second`; `forker` is `pid` after it. */
+  recordFork(pid: number, forker: Forker, comm: string, childPid: number, second: number): void {
+    // A pid is a new process once it is forked: nothing known of an earlier one applies.
+    this.forking.delete(childPid);
+    const label = forker.depth >= this.options.chainDepth ? this.chainForks.add(comm) : this.chainForks.labelFor(comm);
+    if (forker.depth < 1) return; // exec'd: the start of a chain, not a copy
+
+    let known = this.forking.get(pid);
+    if (!known) {
+      if (this.forking.size >= MAX_RECENT_FORKERS) return;
+      known = { comm: label, depth: forker.depth, parent: forker.parent, forks: 0, previous: -Infinity, last: -Infinity, copyingBelow: 0 };
+      this.forking.set(pid, known);
+    }
+    known.forks = forker.forks;
+    known.previous = known.last;
+    known.last = second;
+    if (forker.forks === 2) this.copies(known);
+  }
+
+  /** `copier` forks twice or more: the generations above it learn that their copies copy. */
+  private copies(copier: Forking): void {
+    for (let below = copier.copyingBelow + 1, parent = this.forking.get(copier.parent); parent && below <= COPYING_GENERATIONS; ) {
+      if (parent.copyingBelow >= below) return;
+      parent.copyingBelow = below;
+      if (parent.forks < 2) return; // not a copier itself (yet): it passes this on when it is
+      below++;
+      parent = this.forking.get(parent.parent);
     }
   }
 
   /** Decides, at second `now`, which names are suspected; `deep` is the live table's view. */
   evaluate(now: number, deep: DeepProcesses): void {
-    const { chainParents, chainProcesses, clearAfterSeconds } = this.options;
+    const { chainDepth, chainParents, chainProcesses, clearAfterSeconds } = this.options;
     this.maxDepth = deep.maxDepth;
+    const since = now - RECENT_SECONDS;
 
-    const parentsByComm = new Map<string, number>();
-    for (const [pid, { comm, forks, second }] of this.recentParents) {
-      if (second <= now - RECENT_SECONDS) this.recentParents.delete(pid);
-      else if (forks >= 2) parentsByComm.set(comm, (parentsByComm.get(comm) ?? 0) + 1);
+    const copiersByComm = new Map<string, number>();
+    for (const [pid, forking] of this.forking) {
+      if (forking.last <= since) this.forking.delete(pid);
+      else if (forking.depth >= chainDepth && forking.previous > since && forking.copyingBelow >= COPYING_GENERATIONS) {
+        copiersByComm.set(forking.comm, (copiersByComm.get(forking.comm) ?? 0) + 1);
+      }
     }
-    for (const [comm, parents] of parentsByComm) {
-      if (parents >= chainParents) this.suspects.set(comm, now);
+    for (const [comm, copiers] of copiersByComm) {
+      if (copiers >= chainParents) this.suspects.set(comm, now);
     }
     for (const [comm, count] of deep.byComm) {
       if (count >= chainProcesses) this.suspects.set(this.chainForks.labelFor(comm), now);

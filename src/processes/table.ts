@@ -13,6 +13,19 @@ interface Entry {
    * seen), its parent's depth + 1 after a fork. A fork bomb's copies grow it without end.
    */
   depth: number;
+  /** Process forks it made since it was forked or exec'd. */
+  forks: number;
+  /** The process that forked it (0 when not known). */
+  parent: number;
+}
+
+/** A process that just forked, as the fork-bomb detector needs to see it. */
+export interface Forker {
+  depth: number;
+  /** Its process forks since it was forked or exec'd, this one included. */
+  forks: number;
+  /** The process that forked it (0 when not known). */
+  parent: number;
 }
 
 export interface DeepProcesses {
@@ -46,32 +59,38 @@ export class ProcessTable {
   seed(pids: number[] = listProcessIds()): void {
     for (const pid of pids) {
       const comm = this.readComm(pid);
-      if (comm !== undefined) this.set(pid, { comm, stale: false, depth: 0 });
+      if (comm !== undefined) this.set(pid, { comm, stale: false, depth: 0, forks: 0, parent: 0 });
     }
   }
 
-  /** A new process (not a thread): it starts with its parent's name. */
-  forked(parentTgid: number, childTgid: number): void {
+  /**
+   * A new process (not a thread): it starts with its parent's name, one fork deeper.
+   * Returns the parent as it is after this fork.
+   */
+  forked(parentTgid: number, childTgid: number): Forker {
     const parent = this.entries.get(parentTgid);
-    if (parent) this.set(childTgid, { comm: parent.comm, stale: parent.stale, depth: parent.depth + 1 });
-    else this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
+    if (!parent) {
+      this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
+      return { depth: 0, forks: 1, parent: 0 };
+    }
+    parent.forks++;
+    this.set(childTgid, { comm: parent.comm, stale: parent.stale, depth: parent.depth + 1, forks: 0, parent: parentTgid });
+    return { depth: parent.depth, forks: parent.forks, parent: parent.parent };
   }
 
   /** An exec starts a new chain; `comm` is the new name when it could be read on arrival. */
   execed(tgid: number, comm?: string): void {
-    if (comm !== undefined) {
-      this.set(tgid, { comm, stale: false, depth: 0 });
-      return;
-    }
     const entry = this.entries.get(tgid);
     if (entry) {
       entry.stale = true;
       entry.depth = 0;
+      entry.forks = 0;
     }
+    if (comm !== undefined) this.named(tgid, comm);
   }
 
   renamed(tgid: number, comm: string): void {
-    this.set(tgid, { comm, stale: false, depth: this.depth(tgid) });
+    this.named(tgid, comm);
   }
 
   exited(tgid: number): void {
@@ -84,7 +103,7 @@ export class ProcessTable {
     if (entry && !entry.stale) return entry.comm;
     const comm = this.readComm(tgid);
     if (comm === undefined) return UNKNOWN_COMM;
-    this.set(tgid, { comm, stale: false, depth: entry?.depth ?? 0 });
+    this.named(tgid, comm);
     return comm;
   }
 
@@ -102,6 +121,12 @@ export class ProcessTable {
       if (depth >= threshold) byComm.set(comm, (byComm.get(comm) ?? 0) + 1);
     }
     return { maxDepth, byComm };
+  }
+
+  /** Gives `tgid` a fresh name, keeping what else is known of it. */
+  private named(tgid: number, comm: string): void {
+    const known = this.entries.get(tgid);
+    this.set(tgid, { depth: 0, forks: 0, parent: 0, ...known, comm, stale: false });
   }
 
   private set(tgid: number, entry: Entry): void {

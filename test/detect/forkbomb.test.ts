@@ -2,66 +2,143 @@ import { describe, expect, it } from 'vitest';
 import { ForkBombDetector, RECENT_SECONDS, type ForkBombOptions } from '../../src/detect/forkbomb.js';
 import type { DeepProcesses } from '../../src/processes/table.js';
 
-const OPTIONS: ForkBombOptions = { chainDepth: 4, chainParents: 20, chainProcesses: 50, clearAfterSeconds: 30, maxComms: 3 };
+const OPTIONS: ForkBombOptions = { chainDepth: 3, chainParents: 20, chainProcesses: 32, clearAfterSeconds: 30, maxComms: 3 };
 
 function nothingDeep(maxDepth = 0): DeepProcesses {
   return { maxDepth, byComm: new Map() };
 }
 
-/** `parents` distinct processes (pids from `firstPid`), each forking `forks` times at `depth`. */
-function forksByParents(detector: ForkBombDetector, parents: number, depth: number, comm: string, second: number, firstPid = 1000, forks = 2): void {
-  for (let pid = firstPid; pid < firstPid + parents; pid++) {
-    for (let fork = 0; fork < forks; fork++) detector.recordFork(pid, depth, comm, second);
+/**
+ * Feeds the detector the forks of a little process tree, as the process table would
+ * describe each forking process: its depth, its forks so far, and its parent.
+ */
+class Tree {
+  private nextPid = 10_000;
+  private readonly known = new Map<number, { depth: number; forks: number; parent: number }>();
+
+  constructor(
+    private readonly detector: ForkBombDetector,
+    private readonly comm: string,
+  ) {}
+
+  /** A process `depth` forks deep (its parent unknown to the detector). */
+  process(depth: number, parent = 0): number {
+    const pid = this.nextPid++;
+    this.known.set(pid, { depth, forks: 0, parent });
+    return pid;
+  }
+
+  /** `pid` forks a child in `second`; returns the child. */
+  fork(pid: number, second: number): number {
+    const forker = this.known.get(pid)!;
+    forker.forks++;
+    const child = this.process(forker.depth + 1, pid);
+    this.detector.recordFork(pid, { ...forker }, this.comm, child, second);
+    return child;
+  }
+
+  /** A bomb's generation: each of `pids` forks twice; returns the children. */
+  copy(pids: number[], second: number): number[] {
+    return pids.flatMap((pid) => [this.fork(pid, second), this.fork(pid, second)]);
   }
 }
 
 describe('ForkBombDetector', () => {
-  it('counts forks by parents at the chain depth or deeper, and no others', () => {
+  it('counts forks by processes at the chain depth or deeper, and no others', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    forksByParents(detector, 5, 3, 'shallow', 100);
-    forksByParents(detector, 3, 4, 'deep', 100);
-    forksByParents(detector, 2, 30, 'deep', 100, 2000);
+    const shallow = new Tree(detector, 'shallow');
+    shallow.fork(shallow.process(2), 100);
+    const deep = new Tree(detector, 'deep');
+    deep.fork(deep.process(3), 100);
+    deep.fork(deep.process(30), 100);
 
-    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ deep: 10 });
+    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ deep: 2 });
   });
 
-  it('suspects a name when enough distinct processes in chains forked recently', () => {
+  it('suspects a name whose processes in chains copy, and whose copies copy', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    forksByParents(detector, 20, 5, 'bomb', 100);
-    detector.evaluate(100, nothingDeep(12));
+    const bomb = new Tree(detector, 'bomb');
+    let generation = [bomb.process(3)];
+    while (generation.length < 256) generation = bomb.copy(generation, 100);
+    detector.evaluate(101, nothingDeep(9));
 
     expect(detector.suspected).toEqual(['bomb']);
-    expect(detector.maxDepth).toBe(12);
+    expect(detector.maxDepth).toBe(9);
   });
 
-  it('does not suspect many processes in chains that fork once each: a loop of nested subshells', () => {
+  it('does not suspect copies whose copies do not copy: two generations are not a bomb', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    forksByParents(detector, 200, 6, 'bash', 100, 1000, 1);
+    const tree = new Tree(detector, 'twice');
+    // Many processes in chains fork twice, and so do their children; the grandchildren exec.
+    for (let i = 0; i < 100; i++) tree.copy(tree.copy([tree.process(3)], 100), 100);
     detector.evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
   });
 
-  it('does not suspect one busy parent deep in a chain, however much it forks', () => {
+  it('does not suspect processes in chains whose children fork once at most: a loop of command substitutions', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    for (let i = 0; i < 10_000; i++) detector.recordFork(4242, 6, 'script', 100);
+    const script = new Tree(detector, 'bash');
+    // Forty loops, each 3 subshells deep: every substitution forks a pipeline of two, whose
+    // members exec or end.
+    for (let loop = 0; loop < 40; loop++) {
+      const looping = script.process(3);
+      for (let i = 0; i < 10; i++) {
+        const substitution = script.fork(looping, 100);
+        script.fork(substitution, 100);
+        script.fork(substitution, 100);
+      }
+    }
     detector.evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
-    expect(detector.chainForks.counts.get('script')).toBe(10_000);
   });
 
-  it('does not count parents that forked before the recent window', () => {
+  it('does not suspect a few busy parents whose children copy: loops with pipelines', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    forksByParents(detector, 1000, 5, 'old', 100);
+    const script = new Tree(detector, 'bash');
+    for (let loop = 0; loop < OPTIONS.chainParents - 1; loop++) {
+      const looping = script.process(3);
+      for (let i = 0; i < 100; i++) script.copy([script.fork(looping, 100)], 100);
+    }
+    detector.evaluate(100, nothingDeep());
+
+    expect(detector.suspected).toEqual([]);
+  });
+
+  it('counts a process only when its last two forks fall within the recent seconds', () => {
+    const detector = new ForkBombDetector(OPTIONS);
+    const slow = new Tree(detector, 'slow');
+    for (let i = 0; i < 40; i++) {
+      const parent = slow.process(3);
+      slow.copy([slow.fork(parent, 100)], 100);
+      slow.copy([slow.fork(parent, 100 + RECENT_SECONDS)], 100 + RECENT_SECONDS);
+    }
     detector.evaluate(100 + RECENT_SECONDS, nothingDeep());
+    expect(detector.suspected).toEqual([]);
+  });
+
+  it('forgets what it knew of a pid once that pid is forked as a new process', () => {
+    const detector = new ForkBombDetector(OPTIONS);
+    const tree = new Tree(detector, 'reused');
+    const pids: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const parent = tree.process(3);
+      tree.copy([tree.fork(parent, 100)], 100);
+      pids.push(parent);
+    }
+    // Every one of those pids now belongs to a new process, forked by someone else.
+    const other = new Tree(detector, 'other');
+    for (const pid of pids) detector.recordFork(1, { depth: 0, forks: 1, parent: 0 }, 'other', pid, 100);
+    for (const pid of pids) detector.recordFork(pid, { depth: 3, forks: 1, parent: 1 }, 'reused', other.process(4), 100);
+    detector.evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
   });
 
   it('suspects a name with many live processes in chains, even when they no longer fork', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    detector.evaluate(100, { maxDepth: 6, byComm: new Map([['cbomb', 50], ['other', 49]]) });
+    detector.evaluate(100, { maxDepth: 6, byComm: new Map([['cbomb', 32], ['other', 31]]) });
 
     expect(detector.suspected).toEqual(['cbomb']);
   });
@@ -78,7 +155,10 @@ describe('ForkBombDetector', () => {
 
   it('keeps labels bounded: names past the cap are suspected as __other__', () => {
     const detector = new ForkBombDetector(OPTIONS);
-    for (const comm of ['a', 'b', 'c']) forksByParents(detector, 1, 5, comm, 100);
+    for (const comm of ['a', 'b', 'c']) {
+      const tree = new Tree(detector, comm);
+      tree.fork(tree.process(3), 100);
+    }
     detector.evaluate(101, { maxDepth: 9, byComm: new Map([['d', 50], ['e', 50]]) });
 
     expect(detector.suspected).toEqual(['__other__']);

@@ -75,6 +75,9 @@ describeKernelAndCgroups('fork bombs caught, benign workloads left alone', () =>
   it('flags none of the benign workloads, and fires no alert but ForkRateHigh', async () => {
     const flagged = new Set<string>();
     const fired = new Set<string>();
+    const bashChainForks = async (): Promise<number> =>
+      parseSamples(await forkwatch.scrape()).find((s) => s.name === 'forkwatch_chain_forks_total' && s.labels.comm === 'bash')?.value ?? 0;
+    const chainForksBefore = await bashChainForks();
     for (const workload of BENIGN_WORKLOADS) {
       const done = workload.run();
       let finished = false;
@@ -92,20 +95,27 @@ describeKernelAndCgroups('fork bombs caught, benign workloads left alone', () =>
 
     expect([...flagged]).toEqual([]);
     expect([...fired].filter((alert) => alert !== 'ForkRateHigh')).toEqual([]);
-    const depth = parseSamples(await forkwatch.scrape()).find((sample) => sample.name === 'forkwatch_fork_chain_depth_max');
-    console.log(`deepest fork-without-exec chain alive after the benign workloads: ${depth?.value}`);
+    // The shell workloads did reach chain depth: the detector saw them, and let them be.
+    expect(await bashChainForks()).toBeGreaterThan(chainForksBefore);
   }, 300_000);
 
-  for (const [name, start] of [
-    ['the bash fork bomb :(){ :|:& };:', (bomb: RunningBomb | undefined) => bomb ?? startBashBomb(createContainment(500))],
-    ['a C program looping on fork()', (bomb: RunningBomb | undefined) => bomb ?? startCBomb(createContainment(500), 'fw-cbomb')],
-  ] as const) {
+  const BOMBS: [name: string, comm: string, start: () => RunningBomb][] = [
+    ['the bash fork bomb :(){ :|:& };: (pids cap 500)', 'bash', () => startBashBomb(createContainment(500))],
+    // The C bomb's tree stays shallow (its first copy makes most of the children), and at
+    // a low cap its copies stop forking early: tried at three caps.
+    ...[100, 300, 1000].map((cap): [string, string, () => RunningBomb] => [
+      `a C program looping on fork() (pids cap ${cap})`,
+      `fw-cbomb-${cap}`,
+      () => startCBomb(createContainment(cap), `fw-cbomb-${cap}`),
+    ]),
+  ];
+
+  for (const [name, comm, start] of BOMBS) {
     it(`flags ${name} within 10 s, and ForkBombSuspected fires within 30 s`, async () => {
-      const comm = name.startsWith('the bash') ? 'bash' : 'fw-cbomb';
       // Measured from a clean start: nothing of this name suspected, no alert for it.
       expect(await suspectedNow()).not.toContain(comm);
       expect(await prometheus.query(`ALERTS{alertname="ForkBombSuspected",comm=${JSON.stringify(comm)}}`)).toEqual([]);
-      const bomb = start(undefined);
+      const bomb = start();
       try {
         const flaggedAfter = await timeUntil(bomb.startedAt, FLAG_DEADLINE_MS, async () => (await suspectedNow()).includes(comm));
         expect(flaggedAfter, `forkwatch did not flag ${comm} within ${FLAG_DEADLINE_MS / 1000} s`).toBeDefined();

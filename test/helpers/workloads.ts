@@ -113,9 +113,38 @@ level() { echo "$1" > /dev/null; }
   return run(['bash', '-c', script]);
 }
 
+/**
+ * Four background jobs, each summarising lines in a loop of command substitutions that run
+ * a pipeline: processes a few forks deep that fork twice or more, whose children exec.
+ */
+export function backgroundSummaries(): Promise<void> {
+  const script = `
+summarize() { seq 1 60 | while read -r line; do first=$(echo "$line" | cut -c1); sleep 0.05; done; }
+for job in 1 2 3 4; do ( out=$(summarize) ) & done
+wait
+`;
+  return run(['bash', '-c', script]);
+}
+
+/** A loop three subshells deep, each pass a substitution running a two-command pipeline. */
+export function deepPipelineLoop(): Promise<void> {
+  const script = `
+(
+  (
+    (
+      for i in $(seq 1 300); do value=$(printf '%s\\n' "$i" | tr 0-9 a-j); done
+    ) || exit 1
+  ) || exit 1
+) || exit 1
+`;
+  return run(['bash', '-c', script]);
+}
+
 export const BENIGN_WORKLOADS: { name: string; run: () => Promise<void> }[] = [
   { name: 'parallel build: make -j8 over 300 cc -c jobs', run: () => parallelBuild() },
   { name: 'stress-ng --vfork 2 for 10 s', run: () => vforkStorm() },
   { name: 'xargs -P 8 running 6000 short commands', run: () => xargsShortCommands(6000) }, // 3000 take only 2.5 s here
   { name: 'bash script with subshells nested 5 levels', run: () => nestedSubshells() },
+  { name: 'four background bash jobs looping over $(echo | cut)', run: () => backgroundSummaries() },
+  { name: 'a loop 3 subshells deep over $(printf | tr)', run: () => deepPipelineLoop() },
 ];
