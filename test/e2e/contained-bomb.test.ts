@@ -1,6 +1,6 @@
 // The safety net of the fork-bomb tests: a bomb stays under its pids cap, and destroying
 // its containment leaves no process and no cgroup behind, also when a test throws or its
-// process crashes. And the benign workloads the detector must not flag run to completion.
+// process crashes. (The benign workloads run in forkbomb-alerts.test.ts, under the detector.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,6 @@ import {
 } from '../helpers/cgroup.js';
 import { sleep } from '../helpers/forkwatch-process.js';
 import { describeIfAvailable } from '../helpers/requirements.js';
-import { BENIGN_WORKLOADS } from '../helpers/workloads.js';
 
 const describeContained = describeIfAvailable(await containmentUnavailable(), 'cannot make a pids cgroup here');
 
@@ -252,14 +251,4 @@ setInterval(() => undefined, 1000); // until a signal ends it
       }, 60_000);
     }
   });
-});
-
-describe('benign workloads a detector must not flag', () => {
-  for (const workload of BENIGN_WORKLOADS) {
-    it(`${workload.name} runs to completion`, async () => {
-      const started = Date.now();
-      await workload.run();
-      console.log(`${workload.name}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }, 180_000);
-  }
 });
