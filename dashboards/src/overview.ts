@@ -157,21 +157,21 @@ export function overviewDashboard(): dashboard.Dashboard {
         .timeseries({
           title: 'Deepest fork chain',
           description:
-            'The longest chain of forks without exec among live processes, on each instance (an exec ends a chain). Shells and builds stay a few deep; a fork bomb adds one with every generation. Processes from --forkbomb.chain-depth (4, the yellow line) deep are the ones the detector watches.',
+            'The longest chain of forks without exec among live processes, on each instance (an exec ends a chain). Shells and builds stay a few deep; a fork bomb adds one with every generation. Processes from --forkbomb.chain-depth (3, the yellow line) deep are the ones the detector watches.',
           unit: 'none',
           width: 6,
           height: 8,
           queries: [{ expr: `max by (instance) (forkwatch_fork_chain_depth_max{${INSTANCE}})`, legend: '{{instance}}' }],
         })
         .decimals(0)
-        .thresholds(thresholds(color.ok, [4, 'yellow'], [16, color.bad]))
+        .thresholds(thresholds(color.ok, [3, 'yellow'], [16, color.bad]))
         .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed)),
     )
     .withPanel(
       panels.timeseries({
         title: 'Chain forks by name (top 10)',
         description:
-          'Process forks per second by parents at least --forkbomb.chain-depth (4) forks without exec deep, by the parent\'s command name. Copies of a fork bomb fork here; builds and scripts that exec do not. Not filtered by the Parent command variable.',
+          'Process forks per second by parents at least --forkbomb.chain-depth (3) forks without exec deep, by the parent\'s command name. Copies of a fork bomb fork here; builds and scripts that exec do not. Not filtered by the Parent command variable.',
         unit: 'count:forks/s',
         width: 6,
         height: 8,
