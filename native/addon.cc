@@ -25,10 +25,10 @@ namespace {
 constexpr uint32_t kMcastListen = 1;
 constexpr uint32_t kMcastIgnore = 2;
 
-// Datagrams waiting for JavaScript are held up to this many bytes (about 1.5 million
-// events, some 15 s of the fastest fork storm); past it they are dropped here, and show
-// as sequence gaps like any other loss.
-constexpr size_t kMaxPendingBytes = 128u << 20;
+// Datagrams waiting for JavaScript are held up to this many bytes (about 750,000 events,
+// several seconds of the fastest fork storm); past it they are dropped here, and show as
+// sequence gaps like any other loss. The Kubernetes memory limit counts on this bound.
+constexpr size_t kMaxPendingBytes = 64u << 20;
 
 // One JavaScript call takes about this much (some 10,000 events), then yields to the
 // event loop, so a backlog cannot hold up scrapes and health checks for long.
