@@ -5,8 +5,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { packageRoot } from '../../src/package.js';
+import { grafanaRegexEscape, interpolate, INTERVALS_AT_1S_SCRAPES, panelQueries } from '../dashboards/dashboard-json.js';
 import { startBashBomb, startCBomb, type RunningBomb } from '../helpers/bombs.js';
 import { containmentUnavailable, createContainment, destroyAllContainments } from '../helpers/cgroup.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
@@ -15,6 +17,8 @@ import { parseSamples } from '../helpers/metrics-text.js';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { describeIfAvailable } from '../helpers/requirements.js';
 import { BENIGN_WORKLOADS } from '../helpers/workloads.js';
+
+const DASHBOARD = JSON.parse(readFileSync(join(packageRoot, 'dashboards', 'forkwatch-overview.json'), 'utf8')) as Dashboard;
 
 const FLAG_DEADLINE_MS = 10_000; // issue 3: flagged within 10 s of the bomb's start
 const ALERT_DEADLINE_MS = 30_000; // issue 3: ForkBombSuspected fires within 30 s
@@ -52,6 +56,11 @@ describeKernelAndCgroups('fork bombs caught, benign workloads left alone', () =>
     await forkwatch?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** The dashboard's variables as Grafana substitutes them for this forkwatch. */
+  function dashboardValues(): Record<string, string> {
+    return { ...INTERVALS_AT_1S_SCRAPES, instance: grafanaRegexEscape(new URL(forkwatch.url).host), comm: '.*' };
+  }
 
   async function suspectedNow(): Promise<string[]> {
     return parseSamples(await forkwatch.scrape())
@@ -126,6 +135,19 @@ describeKernelAndCgroups('fork bombs caught, benign workloads left alone', () =>
         });
         expect(alertedAfter, `ForkBombSuspected did not fire for ${comm} within ${ALERT_DEADLINE_MS / 1000} s`).toBeDefined();
         console.log(`${name}: flagged by forkwatch after ${flaggedAfter} ms; ForkBombSuspected firing after ${alertedAfter} ms`);
+
+        // The dashboard's fork-bomb panels show it too.
+        const queriesOf = (title: string) => panelQueries(DASHBOARD).filter(({ panel }) => panel.title === title);
+        expect(queriesOf('Suspected command names').length).toBeGreaterThan(0);
+        for (const query of queriesOf('Suspected command names')) {
+          const series = await prometheus.query(interpolate(query.expr, dashboardValues()));
+          expect(series.map((sample) => sample.metric.comm), query.expr).toContain(comm);
+        }
+        expect(queriesOf('Fork bombs suspected').length).toBeGreaterThan(0);
+        for (const query of queriesOf('Fork bombs suspected')) {
+          const series = await prometheus.query(interpolate(query.expr, dashboardValues()));
+          expect(Math.max(...series.map((sample) => Number(sample.value[1]))), query.expr).toBeGreaterThanOrEqual(1);
+        }
       } finally {
         await bomb.stop();
       }
