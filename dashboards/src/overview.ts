@@ -22,6 +22,27 @@ const FORKWATCH_TARGETS = 'and on (job, instance) forkwatch_build_info';
 /** 0 for each chosen instance: what the fork-bomb panels show where nothing is suspected. */
 const ZERO_PER_INSTANCE = `sum by (instance) (0 * forkwatch_build_info{${INSTANCE}})`;
 
+/** A stat of how much a counter grew in the dashboard's time range per instance, coloured from 1. */
+function increaseInRange(panels: Panels, title: string, description: string, metric: string, from1: string) {
+  return panels
+    .stat({
+      title,
+      description,
+      unit: 'none',
+      width: 5,
+      height: 4,
+      queries: [
+        {
+          expr: `sum by (instance) (increase(${metric}{${INSTANCE}}[$__range]))`,
+          legend: '{{instance}}',
+          instant: true,
+        },
+      ],
+    })
+    .decimals(0)
+    .thresholds(thresholds(color.ok, [1, from1]));
+}
+
 export function overviewDashboard(): dashboard.Dashboard {
   const panels = new Panels();
 
@@ -200,64 +221,31 @@ export function overviewDashboard(): dashboard.Dashboard {
         .mappings(valueText({ 0: ['no', color.bad], 1: ['yes', color.ok] })),
     )
     .withPanel(
-      panels
-        .stat({
-          title: 'Events lost',
-          description:
-            'Events the kernel sent that never arrived, in the dashboard\'s time range, from gaps in its per-CPU sequence numbers (red from 1: the counts above are short by about that many events). Give forkwatch CAP_NET_ADMIN, a larger --netlink.receive-buffer-bytes, or more CPU.',
-          unit: 'none',
-          width: 5,
-          height: 4,
-          queries: [
-            {
-              expr: `sum by (instance) (increase(forkwatch_events_lost_total{${INSTANCE}}[$__range]))`,
-              legend: '{{instance}}',
-              instant: true,
-            },
-          ],
-        })
-        .decimals(0)
-        .thresholds(thresholds(color.ok, [1, color.bad])),
+      increaseInRange(
+        panels,
+        'Events lost',
+        'Events the kernel sent that never arrived, in the dashboard\'s time range, from gaps in its per-CPU sequence numbers (red from 1: the counts above are short by about that many events). Give forkwatch CAP_NET_ADMIN, a larger --netlink.receive-buffer-bytes, or more CPU.',
+        'forkwatch_events_lost_total',
+        color.bad,
+      ),
     )
     .withPanel(
-      panels
-        .stat({
-          title: 'Kernel drops',
-          description:
-            'Messages the kernel dropped on forkwatch\'s socket because its receive buffer was full (SO_MEMINFO), in the dashboard\'s time range (red from 1). They show as lost events too.',
-          unit: 'none',
-          width: 5,
-          height: 4,
-          queries: [
-            {
-              expr: `sum by (instance) (increase(forkwatch_netlink_drops_total{${INSTANCE}}[$__range]))`,
-              legend: '{{instance}}',
-              instant: true,
-            },
-          ],
-        })
-        .decimals(0)
-        .thresholds(thresholds(color.ok, [1, color.bad])),
+      increaseInRange(
+        panels,
+        'Kernel drops',
+        'Messages the kernel dropped on forkwatch\'s socket because its receive buffer was full (SO_MEMINFO), in the dashboard\'s time range (red from 1). They show as lost events too.',
+        'forkwatch_netlink_drops_total',
+        color.bad,
+      ),
     )
     .withPanel(
-      panels
-        .stat({
-          title: 'Invalid messages',
-          description:
-            'Datagrams forkwatch rejected as malformed or not from the kernel, in the dashboard\'s time range (orange from 1). The kernel does not send these: something else is writing to the socket, or the kernel\'s format is one this version does not know.',
-          unit: 'none',
-          width: 5,
-          height: 4,
-          queries: [
-            {
-              expr: `sum by (instance) (increase(forkwatch_messages_invalid_total{${INSTANCE}}[$__range]))`,
-              legend: '{{instance}}',
-              instant: true,
-            },
-          ],
-        })
-        .decimals(0)
-        .thresholds(thresholds(color.ok, [1, color.warn])),
+      increaseInRange(
+        panels,
+        'Invalid messages',
+        'Datagrams forkwatch rejected as malformed or not from the kernel, in the dashboard\'s time range (orange from 1). The kernel does not send these: something else is writing to the socket, or the kernel\'s format is one this version does not know.',
+        'forkwatch_messages_invalid_total',
+        color.warn,
+      ),
     )
     .withPanel(
       panels
