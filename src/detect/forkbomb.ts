@@ -64,8 +64,8 @@ export class ForkBombDetector {
   recordFork(pid: number, forker: Forker, comm: string, childPid: number, second: number): void {
     // A pid is a new process once it is forked: nothing known of an earlier one applies.
     this.forking.delete(childPid);
-    const label = forker.depth >= this.options.chainDepth ? this.chainForks.add(comm) : this.chainForks.labelFor(comm);
     if (forker.depth < 1) return; // exec'd: the start of a chain, not a copy
+    const label = forker.depth >= this.options.chainDepth ? this.chainForks.add(comm) : this.chainForks.labelFor(comm);
 
     let known = this.forking.get(pid);
     if (!known) {
