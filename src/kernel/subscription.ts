@@ -10,7 +10,6 @@ export interface EventSink {
   invalid(reason: InvalidReason): void;
 }
 
-
 export interface SubscribeOptions {
   receiveBufferBytes: number;
   sink: EventSink;

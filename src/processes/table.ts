@@ -21,12 +21,15 @@ interface Entry {
 
 /** A process that just forked, as the fork-bomb detector needs to see it. */
 export interface Forker {
-  depth: number;
+  readonly depth: number;
   /** Its process forks since it was forked or exec'd, this one included. */
-  forks: number;
+  readonly forks: number;
   /** The process that forked it (0 when not known). */
-  parent: number;
+  readonly parent: number;
 }
+
+/** A parent not in the table: nothing known of its chain. */
+const UNKNOWN_FORKER: Forker = Object.freeze({ depth: 0, forks: 1, parent: 0 });
 
 export interface DeepProcesses {
   /** The deepest fork-without-exec chain alive. */
@@ -59,23 +62,23 @@ export class ProcessTable {
   seed(pids: number[] = listProcessIds()): void {
     for (const pid of pids) {
       const comm = this.readComm(pid);
-      if (comm !== undefined) this.set(pid, { comm, stale: false, depth: 0, forks: 0, parent: 0 });
+      if (comm !== undefined) this.named(pid, comm);
     }
   }
 
   /**
    * A new process (not a thread): it starts with its parent's name, one fork deeper.
-   * Returns the parent as it is after this fork.
+   * Returns the parent as it is after this fork (its entry: read it before the next event).
    */
   forked(parentTgid: number, childTgid: number): Forker {
     const parent = this.entries.get(parentTgid);
     if (!parent) {
       this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
-      return { depth: 0, forks: 1, parent: 0 };
+      return UNKNOWN_FORKER;
     }
     parent.forks++;
     this.set(childTgid, { comm: parent.comm, stale: parent.stale, depth: parent.depth + 1, forks: 0, parent: parentTgid });
-    return { depth: parent.depth, forks: parent.forks, parent: parent.parent };
+    return parent;
   }
 
   /** An exec starts a new chain; `comm` is the new name when it could be read on arrival. */
