@@ -4,8 +4,9 @@
       "target_name": "forkwatch",
       "sources": ["native/addon.cc", "native/proc_socket.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      # C++ exceptions let node-addon-api turn a failed syscall into a JS Error.
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      # C++ exceptions let node-addon-api turn a failed syscall into a JS Error. Warnings
+      # are errors: the addon is small enough to keep free of them.
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-exceptions"],
       "defines": [
         # Node-API 8 is in every Node.js >= 12.22; pinning it means one build runs on all

@@ -2,7 +2,7 @@
 // thread, peak memory, and which thread is the native reader.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readProcComm } from '../src/processes/comm.js';
+import { Procfs } from '../src/processes/procfs.js';
 import { sleep } from '../test/helpers/forkwatch-process.js';
 
 /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat. */
@@ -41,7 +41,7 @@ export function threadCpuTicks(pid: number): Map<number, number> {
 
 /** A thread's name (/proc/<tid>/comm answers for a thread id too). */
 export function threadName(tid: number): string {
-  return readProcComm(tid) ?? '?';
+  return new Procfs().comm(tid) ?? '?';
 }
 
 /** VmHWM: the most resident memory the process ever had, in bytes. */

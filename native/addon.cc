@@ -75,19 +75,29 @@ class Connector : public Napi::ObjectWrap<Connector> {
                        });
   }
 
-  // new Connector(receiveBufferBytes, onBatch): onBatch(batch: Buffer) or onBatch(null, error)
+  // new Connector(receiveBufferBytes, execMinLength, execWhatOffset, execWhat,
+  //               execTgidOffset, onBatch): onBatch(batch: Buffer) or onBatch(null, error).
+  // JavaScript checks the arguments (src/kernel/binding.ts).
   explicit Connector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connector>(info) {
     Napi::Env env = info.Env();
     const int receive_buffer_bytes = info[0].As<Napi::Number>().Int32Value();
+    const ExecProbe exec{info[1].As<Napi::Number>().Uint32Value(),
+                         info[2].As<Napi::Number>().Uint32Value(),
+                         info[3].As<Napi::Number>().Uint32Value(),
+                         info[4].As<Napi::Number>().Uint32Value()};
+    // The reader reads these offsets in every datagram of at least min_length bytes.
+    if (exec.what_offset + 4 > exec.min_length || exec.tgid_offset + 4 > exec.min_length) {
+      throw Napi::RangeError::New(env, "the EXEC probe's offsets lie outside its minimum length");
+    }
     try {
-      socket_ = std::make_unique<ProcSocket>(receive_buffer_bytes);
+      socket_ = std::make_unique<ProcSocket>(receive_buffer_bytes, exec);
     } catch (const SysError& e) {
       throw ErrnoError(env, e);
     }
     wake_.reset(::eventfd(0, EFD_CLOEXEC));
     if (wake_.get() < 0) throw ErrnoError(env, SysError{"eventfd", errno});
 
-    handover_->on_batch = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(),
+    handover_->on_batch = Napi::ThreadSafeFunction::New(env, info[5].As<Napi::Function>(),
                                                         "forkwatch reader", 0, 1);
     // The reader must not keep the process alive on its own.
     handover_->on_batch.Unref(env);

@@ -25,15 +25,6 @@ constexpr uint32_t kCnValProc = 1;
 constexpr size_t kDatagramMax = 256;
 constexpr unsigned kBatch = 64;
 
-constexpr uint32_t kRecordTruncated = 1;
-constexpr uint32_t kRecordHasComm = 2;
-
-// Where an EXEC event says what it is and whose it is (see KERNEL.md's layout).
-constexpr size_t kProcEventBytes = 76;
-constexpr size_t kWhatOffset = 36;
-constexpr size_t kExecTgidOffset = 56;
-constexpr uint32_t kProcEventExec = 0x2;
-
 void append_u32(std::vector<uint8_t>& out, uint32_t v) {
   const auto* p = reinterpret_cast<const uint8_t*>(&v);
   out.insert(out.end(), p, p + 4);
@@ -42,6 +33,25 @@ void append_u32(std::vector<uint8_t>& out, uint32_t v) {
 void append_padded(std::vector<uint8_t>& out, const uint8_t* bytes, size_t length) {
   out.insert(out.end(), bytes, bytes + length);
   out.resize((out.size() + 3) & ~size_t{3}, 0);
+}
+
+// The record format, read by src/kernel/records.ts: u32 length, u32 sender port id,
+// u32 flags, the datagram padded to 4; with kRecordHasProcComm, then u32 length and
+// /proc/<tgid>/comm as read on arrival, padded to 4. Host byte order.
+constexpr uint32_t kRecordTruncated = 1;
+constexpr uint32_t kRecordHasProcComm = 2;
+
+void append_record(std::vector<uint8_t>& out, const uint8_t* datagram, uint32_t length,
+                   uint32_t sender_port, bool truncated, const uint8_t* comm,
+                   ssize_t comm_length) {
+  append_u32(out, length);
+  append_u32(out, sender_port);
+  append_u32(out, (truncated ? kRecordTruncated : 0) | (comm_length >= 0 ? kRecordHasProcComm : 0));
+  append_padded(out, datagram, length);
+  if (comm_length >= 0) {
+    append_u32(out, static_cast<uint32_t>(comm_length));
+    append_padded(out, comm, static_cast<size_t>(comm_length));
+  }
 }
 
 uint32_t read_u32(const uint8_t* at) {
@@ -72,8 +82,8 @@ void Fd::reset(int fd) {
   fd_ = fd;
 }
 
-ProcSocket::ProcSocket(int receive_buffer_bytes)
-    : fd_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR)) {
+ProcSocket::ProcSocket(int receive_buffer_bytes, const ExecProbe& exec)
+    : fd_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR)), exec_(exec) {
   const int fd = fd_.get();
   if (fd < 0) throw SysError{"socket", errno};
 
@@ -155,27 +165,18 @@ size_t ProcSocket::read_batch(std::vector<uint8_t>& out) const {
   for (int i = 0; i < n; i++) {
     const uint8_t* datagram = buffers[i];
     const uint32_t length = msgs[i].msg_len < kDatagramMax ? msgs[i].msg_len : kDatagramMax;
-    uint32_t flags = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? kRecordTruncated : 0;
+    const bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
 
     // A process that exec'd may exit before JavaScript asks for its new name: read it
     // now, while this thread is microseconds behind the kernel. JavaScript still
     // validates the datagram; this only looks at what it would be.
     uint8_t comm[64];
     ssize_t comm_length = -1;
-    if (senders[i].nl_pid == 0 && length >= kProcEventBytes &&
-        read_u32(datagram + kWhatOffset) == kProcEventExec) {
-      comm_length = read_proc_comm(read_u32(datagram + kExecTgidOffset), comm, sizeof comm);
-      if (comm_length >= 0) flags |= kRecordHasComm;
+    if (senders[i].nl_pid == 0 && length >= exec_.min_length &&
+        read_u32(datagram + exec_.what_offset) == exec_.what) {
+      comm_length = read_proc_comm(read_u32(datagram + exec_.tgid_offset), comm, sizeof comm);
     }
-
-    append_u32(out, length);
-    append_u32(out, senders[i].nl_pid);
-    append_u32(out, flags);
-    append_padded(out, datagram, length);
-    if (comm_length >= 0) {
-      append_u32(out, static_cast<uint32_t>(comm_length));
-      append_padded(out, comm, static_cast<size_t>(comm_length));
-    }
+    append_record(out, datagram, length, senders[i].nl_pid, truncated, comm, comm_length);
   }
   return static_cast<size_t>(n);
 }

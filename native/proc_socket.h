@@ -29,20 +29,27 @@ class Fd {
   int fd_ = -1;
 };
 
+// Where an EXEC event says what it is and whose it is. JavaScript owns the event layout
+// (src/kernel/decode.ts) and hands these over, so the reader can read the new name.
+struct ExecProbe {
+  size_t min_length;
+  size_t what_offset;
+  uint32_t what;
+  size_t tgid_offset;
+};
+
 class ProcSocket {
  public:
   // Opens a NETLINK_CONNECTOR socket, sizes its receive buffer and binds it to the
   // CN_IDX_PROC group. Throws SysError.
-  explicit ProcSocket(int receive_buffer_bytes);
+  ProcSocket(int receive_buffer_bytes, const ExecProbe& exec);
 
   // Sends a proc connector control message (PROC_CN_MCAST_LISTEN or _IGNORE) to the
   // kernel, with `ack` in cn_msg.ack so that the acknowledgement can be told apart.
   void send_control(uint32_t op, uint32_t ack) const;
 
   // Reads up to one batch of queued datagrams (recvmmsg), without blocking, and appends
-  // each to `out` as a record: u32 length, u32 sender port id, u32 flags (1 = truncated,
-  // 2 = has comm), the bytes padded to 4; with flag 2 (EXEC events), then u32 length and
-  // the contents of /proc/<tgid>/comm read on arrival, padded to 4.
+  // each to `out` as a record (the format: append_record in proc_socket.cc).
   // Returns how many were read: 0 when none was queued. Throws SysError.
   size_t read_batch(std::vector<uint8_t>& out) const;
 
@@ -53,6 +60,7 @@ class ProcSocket {
 
  private:
   Fd fd_;
+  ExecProbe exec_;
   bool buffer_forced_ = false;
 };
 

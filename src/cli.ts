@@ -2,7 +2,8 @@
 // The forkwatch command: flags, start-up in order, failures in one line, clean exit.
 import type { FastifyInstance } from 'fastify';
 import { parseFlags } from './cli/flags.js';
-import { Exporter, exporterOptions } from './exporter.js';
+import { exporterOptions } from './cli/exporter-options.js';
+import { Exporter } from './exporter.js';
 import { loadWebConfig, type WebConfig } from './http/web-config.js';
 import { StartupError } from './startup-error.js';
 import { createLogger } from './log.js';

@@ -22,13 +22,6 @@ export class PerSecondCounts {
     }
   }
 
-  /** The sum of the counts of seconds `from` to `to`, both included. */
-  sum(from: number, to: number): number {
-    let sum = 0;
-    this.forEach(from, to, (count) => (sum += count));
-    return sum;
-  }
-
   /** The largest count of any second from `from` to `to`, both included. */
   max(from: number, to: number): number {
     let max = 0;

@@ -1,7 +1,6 @@
 // The busiest parent processes over a trailing window. Running totals per pid make a
 // scrape one pass over the tracked pids; per-second buckets remember what to subtract
 // when a second leaves the window.
-import { monotonicSecondNow } from '../accounting/clock.js';
 
 export interface ParentForks {
   pid: number;
@@ -11,6 +10,8 @@ export interface ParentForks {
 
 export interface TopParentsOptions {
   windowSeconds: number;
+  /** The monotonic clock in whole seconds. */
+  now: () => number;
   /**
    * Most parent pids tracked at once (default 10,000), so that a fork bomb's storm of
    * new parents cannot grow memory without bound. When a new pid finds no room, the
@@ -40,6 +41,7 @@ interface Bucket {
 export class TopParents {
   private readonly windowSeconds: number;
   private readonly maxTrackedPids: number;
+  private readonly now: () => number;
   private tracked = new Map<number, Tracked>();
   private readonly buckets: Bucket[];
   /** Every second up to this one has been subtracted for good; later forks in them are ignored. */
@@ -50,6 +52,7 @@ export class TopParents {
 
   constructor(options: TopParentsOptions) {
     this.windowSeconds = wholeNumber('windowSeconds', options.windowSeconds);
+    this.now = options.now;
     this.maxTrackedPids = wholeNumber('maxTrackedPids', options.maxTrackedPids ?? 10_000);
     // One bucket more than the window, for the second in progress.
     this.buckets = Array.from({ length: this.windowSeconds + 1 }, () => ({ second: -Infinity, forks: new Map() }));
@@ -92,7 +95,7 @@ export class TopParents {
    * first, ties by lower pid. `now` must not go back: the seconds it leaves are gone.
    * (Events come before the scrape that reads them, so no fork is later than `now`.)
    */
-  top(n: number, now = monotonicSecondNow()): ParentForks[] {
+  top(n: number, now = this.now()): ParentForks[] {
     this.expireThrough(now - this.windowSeconds);
     const busiest: ParentForks[] = [];
     for (const record of this.tracked.values()) keepBusiest(busiest, n, record.pid, record.comm, record.forks);

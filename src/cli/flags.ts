@@ -115,7 +115,7 @@ const FLAGS: readonly Flag[] = [
   {
     name: 'forkbomb.chain-parents',
     default: '20',
-    meaning: 'suspect a fork bomb when this many processes of one name, in chains, forked twice within 5 s and have a child that did too',
+    meaning: 'suspect a fork bomb when this many processes of one name, in chains, forked twice within 5 s, and so did a child and a grandchild of theirs',
     accepts: 'a whole number from 1 to 1000000',
     parse: (v) => ({ forkbombChainParents: parseWholeNumber(v, 1, 1_000_000) }),
   },

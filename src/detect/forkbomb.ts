@@ -7,8 +7,10 @@
 //     a child of theirs, and a grandchild: three generations of copies that copy, or
 //   - many of its processes deep in such chains are alive (a bomb that hit a PID limit
 //     stops forking, but its copies stay).
-import { CommCounts } from '../attribution/comm-counts.js';
-import type { DeepProcesses, Forker } from '../processes/table.js';
+import { secondOf } from '../kernel/clock.js';
+import type { EventOf, Listener } from '../pipeline/listener.js';
+import { CommCounts } from '../processes/comm-counts.js';
+import type { DeepProcesses, Process, ProcessTable } from '../processes/table.js';
 
 export interface ForkBombOptions {
   /** A process this many forks without exec deep, or deeper, is in a chain. */
@@ -21,6 +23,8 @@ export interface ForkBombOptions {
   clearAfterSeconds: number;
   /** Most distinct names tracked, as for the per-parent counter. */
   maxComms: number;
+  /** The monotonic clock in whole seconds. */
+  now: () => number;
 }
 
 /** Forking processes are remembered until this many seconds after their last fork. */
@@ -46,7 +50,10 @@ interface Forking {
   copyingBelow: number;
 }
 
-export class ForkBombDetector {
+/** The detector decides this often, whether or not anyone scrapes. */
+const EVALUATE_EVERY_MS = 1000;
+
+export class ForkBombDetector implements Listener {
   /** Chain forks by the parent's name since start (names capped, then `__other__`). */
   readonly chainForks: CommCounts;
   /** Forked processes that forked recently, by pid. */
@@ -55,18 +62,35 @@ export class ForkBombDetector {
   private readonly suspects = new Map<string, number>();
   /** The deepest fork-without-exec chain alive at the last evaluation. */
   maxDepth = 0;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: ForkBombOptions) {
+  constructor(
+    private readonly table: Pick<ProcessTable, 'deepProcesses'>,
+    private readonly options: ForkBombOptions,
+  ) {
     this.chainForks = new CommCounts(options.maxComms);
   }
 
-  /** Process `pid`, named `comm`, forked child `childPid` in `second`; `forker` is `pid` after it. */
-  recordFork(pid: number, forker: Forker, comm: string, childPid: number, second: number): void {
-    // A pid is a new process once it is forked: nothing known of an earlier one applies.
-    this.forking.delete(childPid);
-    if (forker.depth < 1) return; // exec'd: the start of a chain, not a copy
-    const label = forker.depth >= this.options.chainDepth ? this.chainForks.add(comm) : this.chainForks.labelFor(comm);
+  start(): void {
+    this.evaluate();
+    this.timer = setInterval(() => this.evaluate(), EVALUATE_EVERY_MS);
+    this.timer.unref();
+  }
 
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  /** `forker` is the parent as it is after the fork (undefined when not known). */
+  fork(event: EventOf<'fork'>, forker: Process | undefined): void {
+    if (event.childPid !== event.childTgid) return; // threads are not copies
+    // A pid is a new process once it is forked: nothing known of an earlier one applies.
+    this.forking.delete(event.childTgid);
+    if (!forker || forker.depth < 1) return; // exec'd: the start of a chain, not a copy
+    const label = forker.depth >= this.options.chainDepth ? this.chainForks.add(forker.comm) : this.chainForks.labelFor(forker.comm);
+
+    const pid = event.parentTgid;
+    const second = secondOf(event.timestampNs);
     let known = this.forking.get(pid);
     if (!known) {
       if (this.forking.size >= MAX_RECENT_FORKERS) return;
@@ -90,8 +114,13 @@ export class ForkBombDetector {
     }
   }
 
+  /** Decides which names are suspected now, from the recent forks and the live table. */
+  evaluate(): void {
+    this.decide(this.options.now(), this.table.deepProcesses(this.options.chainDepth));
+  }
+
   /** Decides, at second `now`, which names are suspected; `deep` is the live table's view. */
-  evaluate(now: number, deep: DeepProcesses): void {
+  private decide(now: number, deep: DeepProcesses): void {
     const { chainDepth, chainParents, chainProcesses, clearAfterSeconds } = this.options;
     this.maxDepth = deep.maxDepth;
     const since = now - RECENT_SECONDS;

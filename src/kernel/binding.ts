@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../package.js';
 import { StartupError } from '../startup-error.js';
+import { EXEC_PROBE } from './decode.js';
 
 export interface NativeConnector {
   /** Sends PROC_CN_MCAST_LISTEN with `ack` in cn_msg.ack. Throws an errno error. */
@@ -21,13 +22,20 @@ export interface NativeConnector {
 }
 
 /**
- * `onBatch` receives datagrams as records (u32 length, u32 sender port id, u32 flags,
- * bytes padded to 4), or `null` and the error that stopped the reader thread.
+ * `onBatch` receives datagrams as records (their format: records.ts), or `null` and the
+ * error that stopped the reader thread.
  */
 export type BatchHandler = (batch: Buffer | null, error?: NodeJS.ErrnoException) => void;
 
 interface NativeModule {
-  Connector: new (receiveBufferBytes: number, onBatch: BatchHandler) => NativeConnector;
+  Connector: new (
+    receiveBufferBytes: number,
+    execMinLength: number,
+    execWhatOffset: number,
+    execWhat: number,
+    execTgidOffset: number,
+    onBatch: BatchHandler,
+  ) => NativeConnector;
 }
 
 /** Thrown by the native layer: a failed system call, as Node reports its own. */
@@ -63,7 +71,8 @@ process.on('exit', () => {
 });
 
 export function openConnector(receiveBufferBytes: number, onBatch: BatchHandler): NativeConnector {
-  const connector = new (loadAddon().Connector)(receiveBufferBytes, onBatch);
+  const { minLength, whatOffset, what, tgidOffset } = EXEC_PROBE;
+  const connector = new (loadAddon().Connector)(receiveBufferBytes, minLength, whatOffset, what, tgidOffset, onBatch);
   open.add(connector);
   return {
     subscribe: (ack) => connector.subscribe(ack),

@@ -21,6 +21,20 @@ export const WHAT = {
 /** Size of one proc connector datagram: nlmsghdr (16) + cn_msg (20) + proc_event (40). */
 export const PROC_EVENT_BYTES = 76;
 
+const WHAT_OFFSET = 36;
+const UNION_OFFSET = 52;
+
+/**
+ * Where the native reader looks to recognise an EXEC event and its process, so that it can
+ * read the new name on arrival. Handed to it from here so that the layout has one owner.
+ */
+export const EXEC_PROBE = {
+  minLength: PROC_EVENT_BYTES,
+  whatOffset: WHAT_OFFSET,
+  what: WHAT.EXEC,
+  tgidOffset: UNION_OFFSET + 4,
+} as const;
+
 const CN_IDX_PROC = 1;
 const CN_VAL_PROC = 1;
 const PROC_EVENT_PAYLOAD_BYTES = 40;
@@ -174,14 +188,14 @@ export function decodeDatagram(view: DataView, offset: number, length: number, s
 
 /** Reads the proc_event of a datagram already validated by `decodeDatagram`. */
 function decodeEvent(view: DataView, offset: number): ProcEvent {
-  const what = view.getUint32(offset + 36, true);
+  const what = view.getUint32(offset + WHAT_OFFSET, true);
   const cpu = view.getUint32(offset + 40, true);
   const seq = view.getUint32(offset + 24, true);
   // u64 as a double, no BigInt: exact to 2^53 ns (104 days), then within 1 µs for a century; fine for seconds.
   const timestampNs = view.getUint32(offset + 48, true) * 2 ** 32 + view.getUint32(offset + 44, true);
   // The union's first two u32 are (pid, tgid) or (parent_pid, parent_tgid) for fork.
-  const a = view.getUint32(offset + 52, true);
-  const b = view.getUint32(offset + 56, true);
+  const a = view.getUint32(offset + UNION_OFFSET, true);
+  const b = view.getUint32(offset + UNION_OFFSET + 4, true);
 
   switch (what) {
     case WHAT.NONE:

@@ -1,14 +1,9 @@
-// Subscribes to the proc connector and turns the reader's batches into decoded events.
+// Subscribes to the proc connector and hands the reader's batches, decoded, to a sink.
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
 import { StartupError } from '../startup-error.js';
-import { decodeDatagram, type InvalidReason, type ProcEvent } from './decode.js';
-
-export interface EventSink {
-  event(event: ProcEvent): void;
-  invalid(reason: InvalidReason): void;
-}
+import { BatchDecoder, type EventSink } from './batches.js';
+import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
 
 export interface SubscribeOptions {
   receiveBufferBytes: number;
@@ -16,10 +11,6 @@ export interface SubscribeOptions {
   /** The reader thread stopped: the subscription is dead. */
   onFailure?: (error: Error) => void;
 }
-
-const RECORD_HEADER_BYTES = 12;
-const RECORD_TRUNCATED = 1;
-const RECORD_HAS_COMM = 2;
 
 /**
  * A subscription: every datagram the kernel sends reaches `sink`, from the moment the
@@ -52,13 +43,14 @@ export class Subscription {
     let acknowledged: (err: number) => void = () => {};
     const acknowledgement = new Promise<number>((resolve) => (acknowledged = resolve));
 
+    const decoder = new BatchDecoder(options.sink, ack + 1, acknowledged);
     const connector = open(options.receiveBufferBytes, (batch, error) => {
       if (error) {
         options.onFailure?.(new Error(`reading the proc connector failed: ${error.message}`));
         return;
       }
       try {
-        if (batch) forEachEvent(batch, options.sink, ack + 1, acknowledged);
+        if (batch) decoder.decode(batch);
       } catch (failure) {
         // Called from the reader's hand-over: an exception may not escape into native code.
         options.onFailure?.(failure instanceof Error ? failure : new Error(String(failure)));
@@ -121,48 +113,6 @@ function open(receiveBufferBytes: number, onBatch: Parameters<typeof openConnect
   } catch (error) {
     throw explain(error);
   }
-}
-
-/**
- * Decodes a batch of records from the reader thread and hands each event to `sink`;
- * calls `acknowledged` for the acknowledgement whose cn_msg.ack is `ourAck`. A record is
- * u32 length, u32 sender port id, u32 flags, the datagram padded to 4, and with
- * RECORD_HAS_COMM, u32 length and /proc/<tgid>/comm as read on arrival, padded to 4.
- */
-export function forEachEvent(batch: Buffer, sink: EventSink, ourAck: number, acknowledged: (err: number) => void): void {
-  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
-  let offset = 0;
-  while (offset + RECORD_HEADER_BYTES <= batch.byteLength) {
-    const length = view.getUint32(offset, true);
-    const senderPort = view.getUint32(offset + 4, true);
-    const flags = view.getUint32(offset + 8, true);
-    const start = offset + RECORD_HEADER_BYTES;
-    offset = start + padded(length);
-    let procComm: Uint8Array | undefined;
-    if (flags & RECORD_HAS_COMM && offset + 4 <= batch.byteLength) {
-      const commLength = view.getUint32(offset, true);
-      procComm = batch.subarray(offset + 4, offset + 4 + commLength);
-      offset += 4 + padded(commLength);
-    }
-    if (offset > batch.byteLength) return; // an incomplete record: nothing to trust in it
-    if (flags & RECORD_TRUNCATED) {
-      sink.invalid('truncated');
-      continue;
-    }
-    const decoded = decodeDatagram(view, start, length, senderPort);
-    if (!decoded.ok) {
-      sink.invalid(decoded.reason);
-      continue;
-    }
-    const event = decoded.event;
-    if (event.what === 'ack' && event.ack === ourAck) acknowledged(event.err);
-    if (event.what === 'exec' && procComm) event.procComm = procComm;
-    sink.event(event);
-  }
-}
-
-function padded(length: number): number {
-  return (length + 3) & ~3;
 }
 
 const NO_PROC_CONNECTOR = 'this kernel has no proc connector; use a kernel built with CONFIG_CONNECTOR=y and CONFIG_PROC_EVENTS=y';

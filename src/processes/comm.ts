@@ -1,5 +1,4 @@
 // Command names come from processes and are hostile input: any bytes but NUL, up to 15.
-import { readdirSync, readFileSync } from 'node:fs';
 
 // Invalid UTF-8 becomes U+FFFD, so every name is a valid label value; prom-client
 // escapes the rest (backslash, quote, newline) when it writes the page.
@@ -20,20 +19,4 @@ const COMM_MAX_BYTES = 15;
 export function commFromProcFile(bytes: Uint8Array): string {
   const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
   return commFromBytes(bytes.subarray(0, Math.min(end, COMM_MAX_BYTES)));
-}
-
-/** The current name of process `pid`, from /proc/<pid>/comm, or undefined if it is gone. */
-export function readProcComm(pid: number): string | undefined {
-  try {
-    return commFromProcFile(readFileSync(`/proc/${pid}/comm`));
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every process id in /proc now. */
-export function listProcessIds(): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^[0-9]+$/.test(name))
-    .map(Number);
 }

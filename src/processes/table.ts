@@ -1,35 +1,36 @@
-// The live process table: each process's current command name, kept from the events.
-import { listProcessIds, readProcComm } from './comm.js';
+// The live process table: what forkwatch knows of each process, kept from the events.
+// It is the pipeline's first stage: every event updates it before any listener sees the
+// event, and the listeners get the process the event concerns from it.
+import type { ExecEvent, ExitEvent, ForkEvent, ProcEvent } from '../kernel/decode.js';
+import { commFromBytes, commFromProcFile } from './comm.js';
+import { Procfs } from './procfs.js';
 
 /** The name counted when a process's name cannot be known (it exited before we asked). */
 export const UNKNOWN_COMM = '__unknown__';
 
-interface Entry {
-  comm: string;
-  /** It exec'd since `comm` was learnt: /proc has the new name. */
-  stale: boolean;
+/** A live process as the listeners see it. */
+export interface Process {
+  readonly tgid: number;
+  /** Its current command name. */
+  readonly comm: string;
   /**
    * How many forks without an exec lead to this process: 0 after an exec (or when first
    * seen), its parent's depth + 1 after a fork. A fork bomb's copies grow it without end.
    */
-  depth: number;
-  /** Process forks it made since it was forked or exec'd. */
-  forks: number;
-  /** The process that forked it (0 when not known). */
-  parent: number;
-}
-
-/** A process that just forked, as the fork-bomb detector needs to see it. */
-export interface Forker {
   readonly depth: number;
-  /** Its process forks since it was forked or exec'd, this one included. */
+  /** Process forks it made since it was forked or exec'd. */
   readonly forks: number;
   /** The process that forked it (0 when not known). */
   readonly parent: number;
 }
 
-/** A parent not in the table: nothing known of its chain. */
-const UNKNOWN_FORKER: Forker = Object.freeze({ depth: 0, forks: 1, parent: 0 });
+interface Entry {
+  tgid: number;
+  comm: string;
+  depth: number;
+  forks: number;
+  parent: number;
+}
 
 export interface DeepProcesses {
   /** The deepest fork-without-exec chain alive. */
@@ -39,19 +40,23 @@ export interface DeepProcesses {
 }
 
 export interface ProcessTableOptions {
-  /** Most processes kept; the oldest entry goes first when full (lost exits leave debris). */
-  maxEntries: number;
-  readComm?: (pid: number) => string | undefined;
+  procfs?: Procfs;
+  /** Most processes kept (default: pid_max, at most MAX_PROCESSES); the least recently changed goes first. */
+  maxEntries?: number;
 }
+
+// Live processes have pids below pid_max, so a table that size holds them all; the cap
+// matters where pid_max is large (up to 4M) and lost exit events leave entries behind.
+export const MAX_PROCESSES = 262_144;
 
 export class ProcessTable {
   private readonly entries = new Map<number, Entry>();
-  private readonly maxEntries: number;
-  private readonly readComm: (pid: number) => string | undefined;
+  private readonly procfs: Procfs;
+  readonly maxEntries: number;
 
-  constructor(options: ProcessTableOptions) {
-    this.maxEntries = options.maxEntries;
-    this.readComm = options.readComm ?? readProcComm;
+  constructor(options: ProcessTableOptions = {}) {
+    this.procfs = options.procfs ?? new Procfs();
+    this.maxEntries = options.maxEntries ?? Math.min(MAX_PROCESSES, this.procfs.pidMax() ?? MAX_PROCESSES);
   }
 
   get size(): number {
@@ -59,60 +64,40 @@ export class ProcessTable {
   }
 
   /** Learns every process alive now. */
-  seed(pids: number[] = listProcessIds()): void {
-    for (const pid of pids) {
-      const comm = this.readComm(pid);
-      if (comm !== undefined) this.named(pid, comm);
-    }
+  seed(): void {
+    for (const pid of this.procfs.pids()) this.learn(pid);
+  }
+
+  get(tgid: number): Process | undefined {
+    return this.entries.get(tgid);
   }
 
   /**
-   * A new process (not a thread): it starts with its parent's name, one fork deeper.
-   * Returns the parent as it is after this fork (its entry: read it before the next event).
+   * Takes in one event and returns the process it concerns, as it is after the event:
+   * the parent of a fork (undefined when its name cannot be known), the process of
+   * an exec, a rename, a change of ids, a trace, a core dump; for an exit, the process
+   * that ended, which has left the table.
    */
-  forked(parentTgid: number, childTgid: number): Forker {
-    const parent = this.entries.get(parentTgid);
-    if (!parent) {
-      this.entries.delete(childTgid); // unknown parent: learn the child's name when asked
-      return UNKNOWN_FORKER;
+  apply(event: ProcEvent): Process | undefined {
+    switch (event.what) {
+      case 'fork':
+        return this.forked(event);
+      case 'exec':
+        return this.execed(event);
+      case 'comm':
+        // Only the main thread's name is the process's name (/proc/<pid>/comm).
+        return event.pid === event.tgid ? this.named(event.tgid, commFromBytes(event.comm)) : this.entries.get(event.tgid);
+      case 'exit':
+        return this.exited(event);
+      case 'uid':
+      case 'gid':
+      case 'sid':
+      case 'ptrace':
+      case 'coredump':
+        return this.entries.get(event.tgid);
+      default:
+        return undefined;
     }
-    parent.forks++;
-    this.set(childTgid, { comm: parent.comm, stale: parent.stale, depth: parent.depth + 1, forks: 0, parent: parentTgid });
-    return parent;
-  }
-
-  /** An exec starts a new chain; `comm` is the new name when it could be read on arrival. */
-  execed(tgid: number, comm?: string): void {
-    const entry = this.entries.get(tgid);
-    if (entry) {
-      entry.stale = true;
-      entry.depth = 0;
-      entry.forks = 0;
-    }
-    if (comm !== undefined) this.named(tgid, comm);
-  }
-
-  renamed(tgid: number, comm: string): void {
-    this.named(tgid, comm);
-  }
-
-  exited(tgid: number): void {
-    this.entries.delete(tgid);
-  }
-
-  /** The process's current name, read from /proc only when not known or stale. */
-  comm(tgid: number): string {
-    const entry = this.entries.get(tgid);
-    if (entry && !entry.stale) return entry.comm;
-    const comm = this.readComm(tgid);
-    if (comm === undefined) return UNKNOWN_COMM;
-    this.named(tgid, comm);
-    return comm;
-  }
-
-  /** The process's fork-without-exec chain depth; 0 when not known. */
-  depth(tgid: number): number {
-    return this.entries.get(tgid)?.depth ?? 0;
   }
 
   /** One pass over the table: the deepest chain, and who lives at `threshold` or deeper. */
@@ -126,19 +111,70 @@ export class ProcessTable {
     return { maxDepth, byComm };
   }
 
-  /** Gives `tgid` a fresh name, keeping what else is known of it. */
-  private named(tgid: number, comm: string): void {
-    const known = this.entries.get(tgid);
-    this.set(tgid, { depth: 0, forks: 0, parent: 0, ...known, comm, stale: false });
+  /**
+   * A new process starts with its parent's name, one fork deeper. A thread's fork event
+   * names the creator's parent, not the creator: it concerns the thread's own process.
+   */
+  private forked(event: ForkEvent): Process | undefined {
+    if (event.childPid !== event.childTgid) return this.entries.get(event.childTgid);
+    const parent = this.entries.get(event.parentTgid) ?? this.learn(event.parentTgid);
+    if (!parent) {
+      this.entries.delete(event.childTgid); // a reused pid: nothing known of it applies
+      return undefined;
+    }
+    parent.forks++;
+    this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid });
+    return parent;
   }
 
-  private set(tgid: number, entry: Entry): void {
-    // Re-inserting keeps the Map's order the order of last change, oldest first.
-    this.entries.delete(tgid);
+  /** An exec starts a new chain under the new name, read by the reader on arrival if it could. */
+  private execed(event: ExecEvent): Process | undefined {
+    const comm = event.procComm ? commFromProcFile(event.procComm) : this.procfs.comm(event.tgid);
+    const entry = comm === undefined ? this.entries.get(event.tgid) : this.named(event.tgid, comm);
+    if (!entry) return undefined;
+    // Gone before its new name could be read: the old one is no longer right.
+    if (comm === undefined) entry.comm = UNKNOWN_COMM;
+    entry.depth = 0;
+    entry.forks = 0;
+    return entry;
+  }
+
+  private exited(event: ExitEvent): Process | undefined {
+    const entry = this.entries.get(event.tgid);
+    if (event.pid === event.tgid) this.entries.delete(event.tgid);
+    return entry;
+  }
+
+  /** Learns a process from /proc; undefined if it is gone. */
+  private learn(tgid: number): Entry | undefined {
+    const comm = this.procfs.comm(tgid);
+    return comm === undefined ? undefined : this.named(tgid, comm);
+  }
+
+  /** Gives `tgid` a fresh name, keeping what else is known of it. */
+  private named(tgid: number, comm: string): Entry {
+    const known = this.entries.get(tgid);
+    if (known) {
+      known.comm = comm;
+      this.touch(known);
+      return known;
+    }
+    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0 });
+  }
+
+  private set(entry: Entry): Entry {
+    this.entries.delete(entry.tgid);
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(tgid, entry);
+    this.entries.set(entry.tgid, entry);
+    return entry;
+  }
+
+  /** Re-inserting keeps the Map's order the order of last change, oldest first. */
+  private touch(entry: Entry): void {
+    this.entries.delete(entry.tgid);
+    this.entries.set(entry.tgid, entry);
   }
 }

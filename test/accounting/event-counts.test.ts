@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_NAMES, EventCounts } from '../../src/accounting/event-counts.js';
 import type { AckEvent, OtherEvent, ProcEvent } from '../../src/kernel/decode.js';
+import { testPipeline } from '../helpers/pipeline.js';
 import { atSecond, commEvent, execEvent, exitEvent, processFork, threadFork, type Header } from '../helpers/events.js';
 
 // Event kinds only this file needs; the shared ones come from the helpers.
@@ -25,20 +26,21 @@ const ONE_OF_EACH: ProcEvent[] = [
   exitEvent(100, 100),
 ];
 
+/** Feeds `events` through the pipeline to `counts`. */
 function recordAll(counts: EventCounts, events: ProcEvent[]): void {
-  for (const event of events) counts.record(event);
+  testPipeline([counts]).feed(...events);
 }
 
 describe('EventCounts: events by type', () => {
   it('starts every event type at 0', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     expect(Object.keys(counts.events)).toEqual([...EVENT_NAMES]);
     expect(Object.values(counts.events)).toEqual(EVENT_NAMES.map(() => 0));
   });
 
   it('counts each event under its own type', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, ONE_OF_EACH);
 
@@ -57,7 +59,7 @@ describe('EventCounts: events by type', () => {
   });
 
   it('counts repeated events of one type', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [execEvent(1), execEvent(2), execEvent(3)]);
 
@@ -65,7 +67,7 @@ describe('EventCounts: events by type', () => {
   });
 
   it('counts acknowledgements as other', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [ack(), ack()]);
 
@@ -73,9 +75,9 @@ describe('EventCounts: events by type', () => {
   });
 
   it('counts an unrecognised event code as other', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
-    counts.record(unrecognised(0x1000));
+    recordAll(counts, [unrecognised(0x1000)]);
 
     expect(counts.events.other).toBe(1);
   });
@@ -83,25 +85,25 @@ describe('EventCounts: events by type', () => {
 
 describe('EventCounts: process and thread forks', () => {
   it('counts a fork whose child pid equals its tgid as a process fork', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
-    counts.record(processFork(1, 200));
+    recordAll(counts, [processFork(1, 200)]);
 
     expect(counts.processForks).toBe(1);
     expect(counts.threadForks).toBe(0);
   });
 
   it('counts a fork whose child pid differs from its tgid as a thread fork', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
-    counts.record(threadFork(1, 200, 201));
+    recordAll(counts, [threadFork(1, 200, 201)]);
 
     expect(counts.processForks).toBe(0);
     expect(counts.threadForks).toBe(1);
   });
 
   it('counts both kinds of fork as fork events', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [processFork(1, 200), threadFork(1, 200, 201), threadFork(1, 200, 202)]);
 
@@ -111,7 +113,7 @@ describe('EventCounts: process and thread forks', () => {
   });
 
   it('counts no fork for other event types', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [execEvent(100), exitEvent(100, 100), ack()]);
 
@@ -122,77 +124,50 @@ describe('EventCounts: process and thread forks', () => {
 
 describe('EventCounts: invalid datagrams', () => {
   it('starts with nothing invalid', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
-    expect(counts.invalid).toBe(0);
+    expect(counts.invalidDatagrams).toBe(0);
     expect(counts.invalidByReason.size).toBe(0);
   });
 
   it('counts invalid datagrams in total and by reason', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
-    counts.recordInvalid('truncated');
-    counts.recordInvalid('not-from-kernel');
-    counts.recordInvalid('truncated');
+    counts.invalid('truncated');
+    counts.invalid('not-from-kernel');
+    counts.invalid('truncated');
 
-    expect(counts.invalid).toBe(3);
+    expect(counts.invalidDatagrams).toBe(3);
     expect(counts.invalidByReason.get('truncated')).toBe(2);
     expect(counts.invalidByReason.get('not-from-kernel')).toBe(1);
     expect(counts.invalidByReason.get('bad-length')).toBeUndefined();
   });
 
   it('counts invalid datagrams apart from events', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
-    counts.recordInvalid('not-proc-connector');
+    counts.invalid('not-proc-connector');
 
     expect(counts.events.other).toBe(0);
-    expect(counts.lost).toBe(0);
+    expect(counts.lostEvents).toBe(0);
   });
 });
 
 describe('EventCounts: loss', () => {
-  it('loses nothing in a contiguous stream', () => {
-    const counts = new EventCounts();
+  it('adds up every loss the decoder reports', () => {
+    const counts = new EventCounts(() => 0);
+    const { dispatcher } = testPipeline([counts]);
 
-    recordAll(counts, [execEvent(1, { seq: 10 }), execEvent(1, { seq: 11 }), execEvent(1, { seq: 12 })]);
+    dispatcher.lost(3);
+    dispatcher.lost(2);
 
-    expect(counts.lost).toBe(0);
-  });
-
-  it('counts the messages missing from a sequence gap', () => {
-    const counts = new EventCounts();
-
-    recordAll(counts, [execEvent(1, { seq: 10 }), execEvent(1, { seq: 11 }), execEvent(1, { seq: 15 })]);
-
-    expect(counts.lost).toBe(3);
-  });
-
-  it('follows each CPU sequence on its own', () => {
-    const counts = new EventCounts();
-
-    recordAll(counts, [
-      execEvent(1, { cpu: 0, seq: 10 }),
-      execEvent(1, { cpu: 1, seq: 500 }),
-      execEvent(1, { cpu: 0, seq: 11 }),
-      execEvent(1, { cpu: 1, seq: 503 }), // 501 and 502 lost on CPU 1
-    ]);
-
-    expect(counts.lost).toBe(2);
-  });
-
-  it('takes sequence numbers from acknowledgements and unrecognised events too', () => {
-    const counts = new EventCounts();
-
-    recordAll(counts, [execEvent(1, { seq: 1 }), ack({ seq: 2 }), unrecognised(0x1000, { seq: 3 }), execEvent(1, { seq: 4 })]);
-
-    expect(counts.lost).toBe(0);
+    expect(counts.lostEvents).toBe(5);
   });
 });
 
 describe('EventCounts: peak forks per second', () => {
   it('feeds the peak from the second of each fork timestamp', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [
       processFork(1, 200, { timestampNs: atSecond(7) }),
@@ -204,7 +179,7 @@ describe('EventCounts: peak forks per second', () => {
   });
 
   it('counts thread forks in the peak', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [
       threadFork(1, 200, 201, { timestampNs: atSecond(7.1) }),
@@ -215,7 +190,7 @@ describe('EventCounts: peak forks per second', () => {
   });
 
   it('leaves events other than forks out of the peak', () => {
-    const counts = new EventCounts();
+    const counts = new EventCounts(() => 0);
 
     recordAll(counts, [execEvent(1, { timestampNs: atSecond(7.1) }), exitEvent(1, 1, { timestampNs: atSecond(7.2) })]);
 

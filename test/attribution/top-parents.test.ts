@@ -8,13 +8,13 @@ function addForks(top: TopParents, pid: number, comm: string, second: number, co
 
 describe('TopParents: ranking', () => {
   it('is empty before any fork', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
 
     expect(top.top(10, 100)).toEqual([]);
   });
 
   it('lists the busiest parent first', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 100, 'bash', 50, 1);
     addForks(top, 200, 'make', 50, 3);
     addForks(top, 300, 'cron', 50, 2);
@@ -27,7 +27,7 @@ describe('TopParents: ranking', () => {
   });
 
   it('breaks ties by pid, lowest first', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 300, 'c', 50, 2);
     addForks(top, 100, 'a', 50, 2);
     addForks(top, 200, 'b', 50, 2);
@@ -36,7 +36,7 @@ describe('TopParents: ranking', () => {
   });
 
   it('returns at most n parents', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 100, 'a', 50, 1);
     addForks(top, 200, 'b', 50, 2);
     addForks(top, 300, 'c', 50, 3);
@@ -45,7 +45,7 @@ describe('TopParents: ranking', () => {
   });
 
   it('sums a parent over every second of the window', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 100, 'bash', 41, 2);
     addForks(top, 100, 'bash', 45, 3);
     addForks(top, 100, 'bash', 50, 1);
@@ -56,7 +56,7 @@ describe('TopParents: ranking', () => {
 
 describe('TopParents: names', () => {
   it('takes the latest name a pid had within one second', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 100, 'bash', 50);
     addForks(top, 100, 'make', 50);
 
@@ -64,7 +64,7 @@ describe('TopParents: names', () => {
   });
 
   it('takes the name from the latest second', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 100, 'bash', 48);
     addForks(top, 100, 'make', 49);
 
@@ -72,7 +72,7 @@ describe('TopParents: names', () => {
   });
 
   it('takes the name from the latest second even when an earlier second arrives last', () => {
-    const top = new TopParents({ windowSeconds: 60 });
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
     addForks(top, 100, 'make', 49);
     addForks(top, 100, 'bash', 48);
 
@@ -81,7 +81,7 @@ describe('TopParents: names', () => {
 
   it('takes the name from the latest second when the ring has wrapped between them', () => {
     // With a 10 s window there are 11 buckets: second 21 is in the last, second 22 in the first.
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 21);
     addForks(top, 100, 'make', 22);
 
@@ -91,28 +91,28 @@ describe('TopParents: names', () => {
 
 describe('TopParents: the window', () => {
   it('counts the second in progress', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 110);
 
     expect(top.top(10, 110)).toEqual([{ pid: 100, comm: 'bash', forks: 1 }]);
   });
 
   it('counts the oldest second of the window', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 101);
 
     expect(top.top(10, 110)).toEqual([{ pid: 100, comm: 'bash', forks: 1 }]);
   });
 
   it('leaves out a second that has left the window', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 100);
 
     expect(top.top(10, 110)).toEqual([]);
   });
 
   it('counts only the seconds still in the window for a parent', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 100, 5);
     addForks(top, 100, 'bash', 105, 2);
 
@@ -124,7 +124,7 @@ describe('TopParents: bucket reuse', () => {
   // With a 10 s window there are 11 buckets: seconds 100 and 111 share one.
 
   it('starts a reused bucket from zero for the newer second', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 100, 3);
 
     addForks(top, 100, 'bash', 111, 1);
@@ -133,7 +133,7 @@ describe('TopParents: bucket reuse', () => {
   });
 
   it('drops the parents of the older second when its bucket is reused', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 100, 3);
 
     addForks(top, 200, 'make', 111, 1);
@@ -142,7 +142,7 @@ describe('TopParents: bucket reuse', () => {
   });
 
   it('subtracts only the older second when its bucket is reused, keeping the other seconds', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 100, 3);
     addForks(top, 100, 'bash', 105, 2);
 
@@ -152,7 +152,7 @@ describe('TopParents: bucket reuse', () => {
   });
 
   it('does not subtract a second twice when the window left it before its bucket is reused', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 100, 3);
     addForks(top, 100, 'bash', 105, 2);
     expect(top.top(10, 110)).toEqual([{ pid: 100, comm: 'bash', forks: 2 }]);
@@ -163,7 +163,7 @@ describe('TopParents: bucket reuse', () => {
   });
 
   it('ignores a fork for a second older than the one its bucket holds', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 111, 1);
 
     addForks(top, 100, 'bash', 100, 4); // arrives late
@@ -176,7 +176,7 @@ describe('TopParents: bucket reuse', () => {
 
 describe('TopParents: expiry', () => {
   it('subtracts exactly the forks of each second that leaves the window', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 50, 2);
     addForks(top, 100, 'bash', 55, 3);
     addForks(top, 100, 'bash', 60, 4);
@@ -187,7 +187,7 @@ describe('TopParents: expiry', () => {
   });
 
   it('stops tracking a pid once all its forks have left the window', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 50, 2);
     addForks(top, 200, 'make', 55, 1);
 
@@ -197,7 +197,7 @@ describe('TopParents: expiry', () => {
   });
 
   it('ignores a fork that arrives after the window has left its second', () => {
-    const top = new TopParents({ windowSeconds: 10 });
+    const top = new TopParents({ windowSeconds: 10, now: () => 0 });
     addForks(top, 100, 'bash', 110);
     top.top(10, 120);
 
@@ -210,7 +210,7 @@ describe('TopParents: expiry', () => {
 
 describe('TopParents: tracked pids cap', () => {
   it('never tracks more than maxTrackedPids pids', () => {
-    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 3 });
+    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 3, now: () => 0 });
     const tracked: number[] = [];
 
     for (let pid = 100; pid < 110; pid++) {
@@ -222,7 +222,7 @@ describe('TopParents: tracked pids cap', () => {
   });
 
   it('prunes the pids with the fewest forks to let a new pid in, and keeps counting the others', () => {
-    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 3 });
+    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 3, now: () => 0 });
     addForks(top, 100, 'a', 50, 3);
     addForks(top, 200, 'b', 50);
     addForks(top, 300, 'c', 50);
@@ -237,7 +237,7 @@ describe('TopParents: tracked pids cap', () => {
   });
 
   it('prunes more than the minimum when too few pids share it, freeing a quarter of the cap', () => {
-    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 8 });
+    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 8, now: () => 0 });
     [1, 2, 2, 3, 3, 3, 4, 4].forEach((forks, i) => addForks(top, 100 + i, 'a', 50, forks));
 
     addForks(top, 200, 'b', 50);
@@ -254,7 +254,7 @@ describe('TopParents: tracked pids cap', () => {
   });
 
   it('lets a busy parent that arrives late in a fork bomb in, and counts it exactly from then', () => {
-    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 100 });
+    const top = new TopParents({ windowSeconds: 60, maxTrackedPids: 100, now: () => 0 });
     for (let i = 0; i < 1000; i++) {
       addForks(top, 1000 + i, 'bomb', 50);
       if (i === 500) addForks(top, 7, 'make', 50, 2);
@@ -265,7 +265,7 @@ describe('TopParents: tracked pids cap', () => {
   });
 
   it('restarts a pruned pid from its later forks, never subtracting its earlier ones', () => {
-    const top = new TopParents({ windowSeconds: 10, maxTrackedPids: 2 });
+    const top = new TopParents({ windowSeconds: 10, maxTrackedPids: 2, now: () => 0 });
     for (let second = 43; second <= 50; second++) addForks(top, 200, 'b', second);
     addForks(top, 100, 'a', 50);
     addForks(top, 300, 'c', 51); // prunes 100
@@ -280,8 +280,8 @@ describe('TopParents: tracked pids cap', () => {
   });
 
   it('rejects a window or cap that is not a whole number of at least 1', () => {
-    expect(() => new TopParents({ windowSeconds: 0 })).toThrow(/windowSeconds must be a whole number of at least 1, not 0/);
-    expect(() => new TopParents({ windowSeconds: 60, maxTrackedPids: 1.5 })).toThrow(/maxTrackedPids must be/);
+    expect(() => new TopParents({ windowSeconds: 0, now: () => 0 })).toThrow(/windowSeconds must be a whole number of at least 1, not 0/);
+    expect(() => new TopParents({ windowSeconds: 60, maxTrackedPids: 1.5, now: () => 0 })).toThrow(/maxTrackedPids must be/);
   });
 });
 
@@ -324,7 +324,7 @@ function random(seed: number): () => number {
 describe('TopParents: selection', () => {
   it('ranks like a full sort of every fork, on random forks', () => {
     const next = random(42);
-    const top = new TopParents({ windowSeconds: 30 });
+    const top = new TopParents({ windowSeconds: 30, now: () => 0 });
     const naive = new NaiveTopParents(30);
     const ns = [1, 3, 10, 50, 1000];
     const results: { now: number; n: number; got: ParentForks[]; want: ParentForks[] }[] = [];
@@ -350,7 +350,7 @@ describe('TopParents: selection', () => {
 describe('TopParents: scale', () => {
   it('stays within the cap through 600,000 single-fork parents in 60 s, and still ranks a late busy parent first', () => {
     const maxTrackedPids = 10_000;
-    const top = new TopParents({ windowSeconds: 60, maxTrackedPids });
+    const top = new TopParents({ windowSeconds: 60, maxTrackedPids, now: () => 0 });
     let mostTracked = 0;
 
     for (let fork = 0; fork < 600_000; fork++) {

@@ -1,11 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import { ForkBombDetector, RECENT_SECONDS, type ForkBombOptions } from '../../src/detect/forkbomb.js';
-import type { DeepProcesses } from '../../src/processes/table.js';
+import type { DeepProcesses, Process } from '../../src/processes/table.js';
+import { atSecond, processFork } from '../helpers/events.js';
 
-const OPTIONS: ForkBombOptions = { chainDepth: 3, chainParents: 20, chainProcesses: 32, clearAfterSeconds: 30, maxComms: 3 };
+const OPTIONS: Omit<ForkBombOptions, 'now'> = { chainDepth: 3, chainParents: 20, chainProcesses: 32, clearAfterSeconds: 30, maxComms: 3 };
 
 function nothingDeep(maxDepth = 0): DeepProcesses {
   return { maxDepth, byComm: new Map() };
+}
+
+/**
+ * A detector whose clock and view of the live table the test sets: `evaluate(now, deep)`
+ * decides at second `now` with `deep` as the table's answer.
+ */
+function detectorUnderTest() {
+  let now = 0;
+  let deep = nothingDeep();
+  const detector = new ForkBombDetector({ deepProcesses: () => deep }, { ...OPTIONS, now: () => now });
+  const evaluate = (at: number, view: DeepProcesses): void => {
+    now = at;
+    deep = view;
+    detector.evaluate();
+  };
+  return { detector, evaluate };
+}
+
+/** Process `pid`, as the table has it after its fork of `child` in `second`, forked. */
+function recordFork(detector: ForkBombDetector, pid: number, forker: Omit<Process, 'tgid' | 'comm'>, comm: string, child: number, second: number): void {
+  detector.fork(processFork(pid, child, { timestampNs: atSecond(second) }), { tgid: pid, comm, ...forker });
 }
 
 /**
@@ -33,7 +55,7 @@ class Tree {
     const forker = this.known.get(pid)!;
     forker.forks++;
     const child = this.process(forker.depth + 1, pid);
-    this.detector.recordFork(pid, { ...forker }, this.comm, child, second);
+    recordFork(this.detector, pid, forker, this.comm, child, second);
     return child;
   }
 
@@ -45,7 +67,7 @@ class Tree {
 
 describe('ForkBombDetector', () => {
   it('counts forks by processes at the chain depth or deeper, and no others', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const shallow = new Tree(detector, 'shallow');
     shallow.fork(shallow.process(2), 100);
     const deep = new Tree(detector, 'deep');
@@ -56,28 +78,28 @@ describe('ForkBombDetector', () => {
   });
 
   it('suspects a name whose processes in chains copy, and whose copies copy', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const bomb = new Tree(detector, 'bomb');
     let generation = [bomb.process(3)];
     while (generation.length < 256) generation = bomb.copy(generation, 100);
-    detector.evaluate(101, nothingDeep(9));
+    evaluate(101, nothingDeep(9));
 
     expect(detector.suspected).toEqual(['bomb']);
     expect(detector.maxDepth).toBe(9);
   });
 
   it('does not suspect copies whose copies do not copy: two generations are not a bomb', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const tree = new Tree(detector, 'twice');
     // Many processes in chains fork twice, and so do their children; the grandchildren exec.
     for (let i = 0; i < 100; i++) tree.copy(tree.copy([tree.process(3)], 100), 100);
-    detector.evaluate(100, nothingDeep());
+    evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
   });
 
   it('does not suspect processes in chains whose children fork once at most: a loop of command substitutions', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const script = new Tree(detector, 'bash');
     // Forty loops, each 3 subshells deep: every substitution forks a pipeline of two, whose
     // members exec or end.
@@ -89,37 +111,37 @@ describe('ForkBombDetector', () => {
         script.fork(substitution, 100);
       }
     }
-    detector.evaluate(100, nothingDeep());
+    evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
   });
 
   it('does not suspect a few busy parents whose children copy: loops with pipelines', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const script = new Tree(detector, 'bash');
     for (let loop = 0; loop < OPTIONS.chainParents - 1; loop++) {
       const looping = script.process(3);
       for (let i = 0; i < 100; i++) script.copy([script.fork(looping, 100)], 100);
     }
-    detector.evaluate(100, nothingDeep());
+    evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
   });
 
   it('counts a process only when its last two forks fall within the recent seconds', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const slow = new Tree(detector, 'slow');
     for (let i = 0; i < 40; i++) {
       const parent = slow.process(3);
       slow.copy([slow.fork(parent, 100)], 100);
       slow.copy([slow.fork(parent, 100 + RECENT_SECONDS)], 100 + RECENT_SECONDS);
     }
-    detector.evaluate(100 + RECENT_SECONDS, nothingDeep());
+    evaluate(100 + RECENT_SECONDS, nothingDeep());
     expect(detector.suspected).toEqual([]);
   });
 
   it('forgets what it knew of a pid once that pid is forked as a new process', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     const tree = new Tree(detector, 'reused');
     const pids: number[] = [];
     for (let i = 0; i < 40; i++) {
@@ -129,37 +151,37 @@ describe('ForkBombDetector', () => {
     }
     // Every one of those pids now belongs to a new process, forked by someone else.
     const other = new Tree(detector, 'other');
-    for (const pid of pids) detector.recordFork(1, { depth: 0, forks: 1, parent: 0 }, 'other', pid, 100);
-    for (const pid of pids) detector.recordFork(pid, { depth: 3, forks: 1, parent: 1 }, 'reused', other.process(4), 100);
-    detector.evaluate(100, nothingDeep());
+    for (const pid of pids) recordFork(detector, 1, { depth: 0, forks: 1, parent: 0 }, 'other', pid, 100);
+    for (const pid of pids) recordFork(detector, pid, { depth: 3, forks: 1, parent: 1 }, 'reused', other.process(4), 100);
+    evaluate(100, nothingDeep());
 
     expect(detector.suspected).toEqual([]);
   });
 
   it('suspects a name with many live processes in chains, even when they no longer fork', () => {
-    const detector = new ForkBombDetector(OPTIONS);
-    detector.evaluate(100, { maxDepth: 6, byComm: new Map([['cbomb', 32], ['other', 31]]) });
+    const { detector, evaluate } = detectorUnderTest();
+    evaluate(100, { maxDepth: 6, byComm: new Map([['cbomb', 32], ['other', 31]]) });
 
     expect(detector.suspected).toEqual(['cbomb']);
   });
 
   it('clears a suspicion once neither sign was seen for the clear-after time', () => {
-    const detector = new ForkBombDetector(OPTIONS);
-    detector.evaluate(100, { maxDepth: 6, byComm: new Map([['cbomb', 60]]) });
-    detector.evaluate(100 + OPTIONS.clearAfterSeconds - 1, nothingDeep());
+    const { detector, evaluate } = detectorUnderTest();
+    evaluate(100, { maxDepth: 6, byComm: new Map([['cbomb', 60]]) });
+    evaluate(100 + OPTIONS.clearAfterSeconds - 1, nothingDeep());
     expect(detector.suspected).toEqual(['cbomb']);
 
-    detector.evaluate(100 + OPTIONS.clearAfterSeconds, nothingDeep());
+    evaluate(100 + OPTIONS.clearAfterSeconds, nothingDeep());
     expect(detector.suspected).toEqual([]);
   });
 
   it('keeps labels bounded: names past the cap are suspected as __other__', () => {
-    const detector = new ForkBombDetector(OPTIONS);
+    const { detector, evaluate } = detectorUnderTest();
     for (const comm of ['a', 'b', 'c']) {
       const tree = new Tree(detector, comm);
       tree.fork(tree.process(3), 100);
     }
-    detector.evaluate(101, { maxDepth: 9, byComm: new Map([['d', 50], ['e', 50]]) });
+    evaluate(101, { maxDepth: 9, byComm: new Map([['d', 50], ['e', 50]]) });
 
     expect(detector.suspected).toEqual(['__other__']);
   });

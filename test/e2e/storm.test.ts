@@ -58,7 +58,7 @@ describeKernel('fork storms', () => {
 
     const events = (page: string): number => parseSamples(page).filter((s) => s.name === 'forkwatch_events_total').reduce((sum, s) => sum + s.value, 0);
     const eventsPerStall = ((events(after.page) - events(before.page)) / seconds) * 0.25;
-    const bufferHolds = sampleValue(after.page, 'forkwatch_netlink_receive_buffer_bytes') / 832; // bytes per event (KERNEL.md)
+    const bufferHolds = sampleValue(after.page, 'forkwatch_netlink_receive_buffer_bytes') / 832; // bytes per event (docs/kernel.md)
     expect(eventsPerStall).toBeGreaterThan(2 * bufferHolds);
     expect(failures).toEqual([]);
     expect(sampleValue(after.page, 'forkwatch_events_lost_total')).toBe(0);

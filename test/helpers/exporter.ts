@@ -1,6 +1,7 @@
 // An in-process exporter with the command line's defaults, for tests that need no port.
 import { parseFlags, type Options } from '../../src/cli/flags.js';
-import { Exporter, exporterOptions } from '../../src/exporter.js';
+import { exporterOptions } from '../../src/cli/exporter-options.js';
+import { Exporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/log.js';
 
 export function defaultOptions(): Options {

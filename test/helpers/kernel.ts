@@ -4,7 +4,7 @@ import { describeIfAvailable } from './requirements.js';
 
 async function probe(): Promise<string | undefined> {
   try {
-    const subscription = Subscription.open({ receiveBufferBytes: 1 << 20, sink: { event() {}, invalid() {} } });
+    const subscription = Subscription.open({ receiveBufferBytes: 1 << 20, sink: { event() {}, invalid() {}, lost() {} } });
     try {
       await subscription.confirmed(3000);
     } finally {

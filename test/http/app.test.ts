@@ -6,24 +6,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createExporter } from '../helpers/exporter.js';
 import { forkwatchApp, wantsOpenMetrics } from '../../src/http/app.js';
 import type { WebConfig } from '../../src/http/web-config.js';
+import { forkwatchMetricNames } from '../helpers/metric-groups.js';
 import { sampleValue } from '../helpers/metrics-text.js';
 
-const CORE_METRICS = [
-  'forkwatch_forks_total',
-  'forkwatch_events_total',
-  'forkwatch_events_lost_total',
-  'forkwatch_netlink_drops_total',
-  'forkwatch_messages_invalid_total',
-  'forkwatch_netlink_receive_buffer_bytes',
-  'forkwatch_subscribed',
-  'forkwatch_forks_peak_per_second',
-  'forkwatch_parent_forks_total',
-  'forkwatch_top_parent_forks',
-  'forkwatch_build_info',
-  'forkwatch_forkbomb_suspected',
-  'forkwatch_fork_chain_depth_max',
-  'forkwatch_chain_forks_total',
-];
+// Every metric of every group in src/metrics/groups.ts.
+const CORE_METRICS = forkwatchMetricNames();
 
 let app: FastifyInstance | undefined;
 
@@ -47,6 +34,12 @@ async function build(options: { ready?: () => boolean; telemetryPath?: string; w
 }
 
 describe('GET /metrics', () => {
+  it('knows the core metrics from the list of metric groups', () => {
+    expect(CORE_METRICS).toContain('forkwatch_forks_total');
+    expect(CORE_METRICS).toContain('forkwatch_build_info');
+    expect(CORE_METRICS.every((name) => name.startsWith('forkwatch_'))).toBe(true);
+  });
+
   it('serves the Prometheus text format with every core metric', async () => {
     const response = await (await build()).inject('/metrics');
     expect(response.statusCode).toBe(200);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openConnector } from '../../src/kernel/binding.js';
+import { forEachRecord } from '../../src/kernel/records.js';
 import {
   FIXTURE_NAMES,
   UNION_WORDS,
@@ -25,12 +26,7 @@ import {
 
 const HELPER_SOURCE = fileURLToPath(new URL('./fixtures/make-events.c', import.meta.url));
 
-// The reader's record: u32 length, u32 sender port id, u32 flags, the datagram padded to 4;
-// with flag 2, an exec's /proc/<tgid>/comm follows (u32 length, bytes padded to 4).
-// Walked here rather than by forEachEvent because a fixture is the raw bytes, not the event.
-const RECORD_HEADER_BYTES = 12;
-const RECORD_TRUNCATED = 1;
-const RECORD_HAS_COMM = 2;
+// Records are walked here, not decoded: a fixture is the raw bytes, not the event.
 const DATAGRAM_BYTES = 76;
 const COMM_BYTES = 16;
 
@@ -142,7 +138,7 @@ function fromHelperLine(line: string): Wanted {
       return {
         name: 'fork-thread',
         kind: 'fork',
-        // A thread's parent fields name its creator's parent, not the creator (KERNEL.md).
+        // A thread's parent fields name its creator's parent, not the creator (docs/kernel.md).
         fields: { parentPid: parent, parentTgid: parent, childPid: thread, childTgid: process },
         trigger: `a child (pid ${process}) of make-events (pid ${parent}) started a thread (pid ${thread})`,
       };
@@ -230,24 +226,12 @@ async function waitForAll(wanted: readonly Wanted[], batches: readonly Buffer[])
 /** The whole, untruncated datagrams from the kernel (port 0) in one batch. */
 function datagrams(batch: Buffer): Uint8Array[] {
   const out: Uint8Array[] = [];
-  let offset = 0;
-  while (offset + RECORD_HEADER_BYTES <= batch.length) {
-    const length = batch.readUInt32LE(offset);
-    const senderPort = batch.readUInt32LE(offset + 4);
-    const flags = batch.readUInt32LE(offset + 8);
-    const start = offset + RECORD_HEADER_BYTES;
-    offset = start + padded(length);
-    if (flags & RECORD_HAS_COMM && offset + 4 <= batch.length) offset += 4 + padded(batch.readUInt32LE(offset));
-    if (offset > batch.length) break;
-    if (senderPort === 0 && !(flags & RECORD_TRUNCATED) && length === DATAGRAM_BYTES) {
-      out.push(new Uint8Array(batch.subarray(start, start + length))); // a copy
+  forEachRecord(batch, ({ view, start, length, senderPort, truncated }) => {
+    if (senderPort === 0 && !truncated && length === DATAGRAM_BYTES) {
+      out.push(new Uint8Array(view.buffer.slice(view.byteOffset + start, view.byteOffset + start + length))); // a copy
     }
-  }
+  });
   return out;
-}
-
-function padded(length: number): number {
-  return (length + 3) & ~3;
 }
 
 /** The one datagram of `want`'s kind whose union words, name and ack are what the helper said. */

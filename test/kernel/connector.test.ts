@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
 import { openConnector, type NativeConnector } from '../../src/kernel/binding.js';
-import { forEachEvent, type EventSink } from '../../src/kernel/subscription.js';
+import { BatchDecoder, type EventSink } from '../../src/kernel/batches.js';
 import { sleep } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 
@@ -62,8 +62,10 @@ describeKernel('the native proc connector', () => {
         }
       },
       invalid: () => {},
+      lost: () => {},
     };
-    for (const batch of batches) forEachEvent(batch, sink, 0, () => {});
+    const decoder = new BatchDecoder(sink);
+    for (const batch of batches) decoder.decode(batch);
     expect([...cpus].sort()).toEqual(Array.from({ length: availableParallelism() }, (_, cpu) => cpu));
   });
 

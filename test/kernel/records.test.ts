@@ -1,29 +1,25 @@
-// The reader thread's batches as forEachEvent walks them: records of u32 length, u32
-// sender port id, u32 flags (1: truncated), then the datagram padded to 4 bytes. The
-// datagrams are the kernel's own, captured in fixtures/.
+// The reader thread's batches as the BatchDecoder walks them: records of u32 length, u32
+// sender port id, u32 flags, then the datagram padded to 4 bytes (src/kernel/records.ts).
+// The datagrams are the kernel's own, captured in fixtures/.
 import { describe, expect, it } from 'vitest';
+import { BatchDecoder } from '../../src/kernel/batches.js';
 import type { InvalidReason, ProcEvent } from '../../src/kernel/decode.js';
-import { forEachEvent } from '../../src/kernel/subscription.js';
+import { encodeRecords, forEachRecord } from '../../src/kernel/records.js';
 import { decodeEvent } from './fixtures.js';
 import { readFixture, type FixtureName } from './fixtures/captured.js';
 
-const RECORD_TRUNCATED = 1;
 // Not zero, so that a walk which reads padding as data goes visibly wrong.
 const PADDING = 0xaa;
 
 interface RecordOptions {
   senderPort?: number;
-  flags?: number;
+  truncated?: boolean;
+  procComm?: string;
 }
 
-/** One record: the header, then `bytes`, padded to a multiple of 4. */
-function record(bytes: Uint8Array, { senderPort = 0, flags = 0 }: RecordOptions = {}): Buffer {
-  const out = Buffer.alloc(12 + ((bytes.length + 3) & ~3), PADDING);
-  out.writeUInt32LE(bytes.length, 0);
-  out.writeUInt32LE(senderPort, 4);
-  out.writeUInt32LE(flags, 8);
-  out.set(bytes, 12);
-  return out;
+/** One record around `bytes`. */
+function record(bytes: Uint8Array, { senderPort, truncated, procComm }: RecordOptions = {}): Buffer {
+  return encodeRecords([{ datagram: bytes, senderPort, truncated, procComm: procComm === undefined ? undefined : Buffer.from(procComm) }], PADDING);
 }
 
 function captured(name: FixtureName): Uint8Array {
@@ -48,20 +44,47 @@ interface Walked {
   invalid: InvalidReason[];
   /** The err of every call to `acknowledged`. */
   acknowledged: number[];
+  /** Every loss reported, in order. */
+  lost: number[];
 }
 
-function walk(batch: Buffer, ourAck = 0): Walked {
-  const walked: Walked = { events: [], invalid: [], acknowledged: [] };
-  forEachEvent(
-    batch,
-    { event: (event) => walked.events.push(event), invalid: (reason) => walked.invalid.push(reason) },
+function walk(batches: Buffer | Buffer[], ourAck = 0): Walked {
+  const walked: Walked = { events: [], invalid: [], acknowledged: [], lost: [] };
+  const decoder = new BatchDecoder(
+    {
+      event: (event) => walked.events.push(event),
+      invalid: (reason) => walked.invalid.push(reason),
+      lost: (count) => walked.lost.push(count),
+    },
     ourAck,
     (err) => walked.acknowledged.push(err),
   );
+  for (const batch of Array.isArray(batches) ? batches : [batches]) decoder.decode(batch);
   return walked;
 }
 
-describe('forEachEvent: the record format', () => {
+describe('the record format', () => {
+  it('is u32 length, u32 sender port, u32 flags, the datagram padded to 4, then the name of an exec', () => {
+    const datagram = Uint8Array.from([1, 2, 3, 4, 5]);
+    const bytes = record(datagram, { senderPort: 77, truncated: true, procComm: 'sh\n' });
+
+    expect([...bytes]).toEqual([
+      ...[5, 0, 0, 0],
+      ...[77, 0, 0, 0],
+      ...[3, 0, 0, 0], // 1: truncated, 2: a name follows
+      ...[1, 2, 3, 4, 5, PADDING, PADDING, PADDING],
+      ...[3, 0, 0, 0],
+      ...[0x73, 0x68, 0x0a, PADDING],
+    ]);
+    const seen: { length: number; senderPort: number; truncated: boolean; procComm: string | undefined }[] = [];
+    forEachRecord(bytes, (r) =>
+      seen.push({ length: r.length, senderPort: r.senderPort, truncated: r.truncated, procComm: r.procComm && Buffer.from(r.procComm).toString() }),
+    );
+    expect(seen).toEqual([{ length: 5, senderPort: 77, truncated: true, procComm: 'sh\n' }]);
+  });
+});
+
+describe('BatchDecoder: records', () => {
   it('walks records back to back, skipping the padding after lengths that are not multiples of 4', () => {
     const batch = Buffer.concat([
       record(captured('fork-process')), // 76: no padding
@@ -93,7 +116,7 @@ describe('forEachEvent: the record format', () => {
   });
 
   it('does nothing with an empty batch', () => {
-    expect(walk(Buffer.alloc(0))).toEqual({ events: [], invalid: [], acknowledged: [] });
+    expect(walk(Buffer.alloc(0))).toEqual({ events: [], invalid: [], acknowledged: [], lost: [] });
   });
 
   it.each([1, 4, 8, 11])('ignores a record header cut short at the end of the batch (%i of 12 bytes)', (kept) => {
@@ -107,10 +130,10 @@ describe('forEachEvent: the record format', () => {
   });
 });
 
-describe('forEachEvent: what it does not decode', () => {
+describe('BatchDecoder: what it does not decode', () => {
   it('counts a record flagged truncated as invalid without decoding it', () => {
     // A whole, valid datagram: only the flag can make it invalid.
-    const batch = Buffer.concat([record(captured('fork-thread'), { flags: RECORD_TRUNCATED }), record(captured('coredump'))]);
+    const batch = Buffer.concat([record(captured('fork-thread'), { truncated: true }), record(captured('coredump'))]);
 
     const { events, invalid } = walk(batch);
 
@@ -119,7 +142,7 @@ describe('forEachEvent: what it does not decode', () => {
   });
 
   it('checks the truncated flag before the sender', () => {
-    const batch = record(captured('exec'), { senderPort: 4321, flags: RECORD_TRUNCATED });
+    const batch = record(captured('exec'), { senderPort: 4321, truncated: true });
 
     expect(walk(batch).invalid).toEqual(['truncated']);
   });
@@ -135,7 +158,7 @@ describe('forEachEvent: what it does not decode', () => {
   });
 });
 
-describe('forEachEvent: the acknowledgement', () => {
+describe('BatchDecoder: the acknowledgement', () => {
   const ack = readFixture('ack');
   const kernelAck = Number(ack.event.ack); // cn_msg.ack: our request's ack + 1
 
@@ -173,24 +196,9 @@ describe('forEachEvent: the acknowledgement', () => {
   });
 });
 
-describe('forEachEvent: the name read on arrival of an exec event', () => {
-  const RECORD_HAS_COMM = 2;
-
-  /** The appendix after a record with RECORD_HAS_COMM: u32 length, then the bytes padded to 4. */
-  function commAppendix(comm: string): Buffer {
-    const bytes = Buffer.from(comm);
-    const out = Buffer.alloc(4 + ((bytes.length + 3) & ~3), PADDING);
-    out.writeUInt32LE(bytes.length, 0);
-    out.set(bytes, 4);
-    return out;
-  }
-
+describe('BatchDecoder: the name read on arrival of an exec event', () => {
   it('attaches the name to the exec event, and walks on past it', () => {
-    const batch = Buffer.concat([
-      record(captured('exec'), { flags: RECORD_HAS_COMM }),
-      commAppendix('make\n'),
-      record(captured('exit')),
-    ]);
+    const batch = Buffer.concat([record(captured('exec'), { procComm: 'make\n' }), record(captured('exit'))]);
 
     const { events, invalid } = walk(batch);
 
@@ -207,11 +215,53 @@ describe('forEachEvent: the name read on arrival of an exec event', () => {
   });
 
   it('ignores a record whose name runs past the end of the batch', () => {
-    const whole = Buffer.concat([record(captured('exec'), { flags: RECORD_HAS_COMM }), commAppendix('make\n')]);
+    const whole = record(captured('exec'), { procComm: 'make\n' });
 
     const { events, invalid } = walk(whole.subarray(0, whole.length - 4));
 
     expect(events).toEqual([]);
     expect(invalid).toEqual([]);
+  });
+});
+
+describe('BatchDecoder: loss', () => {
+  /** A captured exec datagram renumbered as message `seq` of `cpu`. */
+  function numbered(cpu: number, seq: number): Buffer {
+    const bytes = captured('exec').slice();
+    const view = new DataView(bytes.buffer);
+    view.setUint32(24, seq, true);
+    view.setUint32(40, cpu, true);
+    return record(bytes);
+  }
+
+  it('reports nothing lost in a contiguous stream, across batches', () => {
+    expect(walk([Buffer.concat([numbered(0, 10), numbered(0, 11)]), numbered(0, 12)]).lost).toEqual([]);
+  });
+
+  it('reports the messages missing from a gap before the message after it', () => {
+    const { lost, events } = walk(Buffer.concat([numbered(0, 10), numbered(0, 11), numbered(0, 15)]));
+
+    expect(lost).toEqual([3]);
+    expect(events).toHaveLength(3);
+  });
+
+  it("follows each CPU's numbers on their own", () => {
+    const batch = Buffer.concat([numbered(0, 10), numbered(1, 500), numbered(0, 11), numbered(1, 503)]);
+
+    expect(walk(batch).lost).toEqual([2]);
+  });
+
+  it('counts acknowledgements in the numbering, whoever they answer', () => {
+    const ack = readFixture('ack').bytes.slice();
+    new DataView(ack.buffer).setUint32(24, 11, true);
+    new DataView(ack.buffer).setUint32(40, 0, true);
+
+    expect(walk(Buffer.concat([numbered(0, 10), record(ack), numbered(0, 12)])).lost).toEqual([]);
+  });
+
+  it('takes no number from a rejected datagram', () => {
+    const batch = Buffer.concat([numbered(0, 10), record(captured('exec'), { senderPort: 9 }), numbered(0, 11)]);
+
+    expect(walk(batch).lost).toEqual([]);
   });
 });

@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commFromBytes, readProcComm } from '../../src/processes/comm.js';
+import { commFromBytes } from '../../src/processes/comm.js';
+import { Procfs } from '../../src/processes/procfs.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -42,11 +45,13 @@ describe('commFromBytes', () => {
   });
 });
 
-describe('readProcComm', () => {
+describe('Procfs', () => {
+  const procfs = new Procfs();
+
   it('reads the name of this process, without the trailing newline', () => {
     const expected = readFileSync('/proc/self/comm', 'utf8').replace(/\n$/, '');
 
-    const comm = readProcComm(process.pid);
+    const comm = procfs.comm(process.pid);
 
     expect(comm).toBe(expected);
     expect(comm).not.toBe('');
@@ -57,6 +62,27 @@ describe('readProcComm', () => {
     const pid = 2 ** 22 + 7;
     expect(pid).toBeGreaterThan(pidMax); // the kernel's ceiling for pid_max is 2^22
 
-    expect(readProcComm(pid)).toBeUndefined();
+    expect(procfs.comm(pid)).toBeUndefined();
+  });
+
+  it("lists this process among the pids, and reads the kernel's pid_max", () => {
+    expect(procfs.pids()).toContain(process.pid);
+    expect(procfs.pidMax()).toBe(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')));
+  });
+
+  it('reads another root, as a replay of captured events brings its own', () => {
+    const root = mkdtempSync(join(tmpdir(), 'forkwatch-procfs-'));
+    try {
+      mkdirSync(join(root, '42'));
+      writeFileSync(join(root, '42', 'comm'), 'replayed\n');
+      mkdirSync(join(root, 'self'));
+      const other = new Procfs(root);
+
+      expect(other.pids()).toEqual([42]);
+      expect(other.comm(42)).toBe('replayed');
+      expect(other.pidMax()).toBeUndefined();
+    } finally {
+      rmSync(root, { recursive: true });
+    }
   });
 });

@@ -1,309 +1,245 @@
 import { describe, expect, it } from 'vitest';
 import { ProcessTable, UNKNOWN_COMM } from '../../src/processes/table.js';
+import { commEvent, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
+import { FakeProcfs } from '../helpers/procfs.js';
 
-/**
- * A stand-in for /proc: `names` is what /proc/<pid>/comm would say now (change it to
- * model an exec), and `reads` lists every pid the table asked about, in order.
- */
-function fakeProc(initial: Record<number, string>) {
-  const names = new Map(Object.entries(initial).map(([pid, comm]) => [Number(pid), comm]));
-  const reads: number[] = [];
-  const readComm = (pid: number): string | undefined => {
-    reads.push(pid);
-    return names.get(pid);
-  };
-  return { names, reads, readComm };
-}
-
-function tableOver(proc: ReturnType<typeof fakeProc>, maxEntries = 100): ProcessTable {
-  return new ProcessTable({ maxEntries, readComm: proc.readComm });
+function tableOver(procfs: FakeProcfs, maxEntries = 100): ProcessTable {
+  const table = new ProcessTable({ procfs, maxEntries });
+  table.seed();
+  procfs.reads.length = 0;
+  return table;
 }
 
 describe('ProcessTable: seed', () => {
-  it('learns the name of every pid it is given', () => {
-    const proc = fakeProc({ 1: 'systemd', 2: 'kthreadd' });
-    const table = tableOver(proc);
+  it('learns the name of every process listed in /proc', () => {
+    const procfs = new FakeProcfs({ 1: 'systemd', 2: 'kthreadd' });
+    const table = new ProcessTable({ procfs });
 
-    table.seed([1, 2]);
+    table.seed();
 
-    expect(proc.reads).toEqual([1, 2]);
+    expect(procfs.reads).toEqual([1, 2]);
+    expect([table.get(1)?.comm, table.get(2)?.comm]).toEqual(['systemd', 'kthreadd']);
+  });
+
+  it('skips a pid that exited between the listing and the read', () => {
+    const procfs = new FakeProcfs({ 1: 'systemd', 99: 'gone' });
+    procfs.pids = () => [1, 99, 100]; // 100 is listed but its comm cannot be read
+    const table = new ProcessTable({ procfs });
+
+    table.seed();
+
     expect(table.size).toBe(2);
+    expect(table.get(100)).toBeUndefined();
   });
 
-  it('answers from what it learnt, without reading again', () => {
-    const proc = fakeProc({ 1: 'systemd', 2: 'kthreadd' });
-    const table = tableOver(proc);
-    table.seed([1, 2]);
-    proc.reads.length = 0;
-
-    const names = [table.comm(1), table.comm(2)];
-
-    expect(names).toEqual(['systemd', 'kthreadd']);
-    expect(proc.reads).toEqual([]);
-  });
-
-  it('skips a pid that exited before it was read', () => {
-    const proc = fakeProc({ 1: 'systemd' });
-    const table = tableOver(proc);
-
-    table.seed([1, 99]);
-
-    expect(table.size).toBe(1);
+  it('sizes itself from pid_max, up to a cap', () => {
+    expect(new ProcessTable({ procfs: new FakeProcfs({}, 4096) }).maxEntries).toBe(4096);
+    expect(new ProcessTable({ procfs: new FakeProcfs({}, 4_194_304) }).maxEntries).toBe(262_144);
   });
 });
 
 describe('ProcessTable: fork', () => {
-  it('gives a forked child the name of its parent without reading /proc', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
-    proc.reads.length = 0;
+  it('gives a forked child the name of its parent, one fork deeper, without reading /proc', () => {
+    const procfs = new FakeProcfs({ 100: 'bash' });
+    const table = tableOver(procfs);
 
-    table.forked(100, 200);
+    const parent = table.apply(processFork(100, 200));
 
-    expect(table.comm(200)).toBe('bash');
-    expect(proc.reads).toEqual([]);
+    expect(parent).toMatchObject({ tgid: 100, comm: 'bash', forks: 1, depth: 0 });
+    expect(table.get(200)).toMatchObject({ comm: 'bash', depth: 1, forks: 0, parent: 100 });
+    expect(procfs.reads).toEqual([]);
   });
 
-  it('makes the child of a stale parent stale too', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
-    table.execed(100);
-    proc.names.set(200, 'make');
-    proc.reads.length = 0;
+  it('learns an unknown parent from /proc once, then answers from the table', () => {
+    const procfs = new FakeProcfs({});
+    const table = tableOver(procfs);
+    procfs.names.set(7, 'cron');
 
-    table.forked(100, 200);
+    table.apply(processFork(7, 8));
+    const parent = table.apply(processFork(7, 9));
 
-    expect(table.comm(200)).toBe('make');
-    expect(proc.reads).toEqual([200]);
+    expect(parent?.comm).toBe('cron');
+    expect(parent?.forks).toBe(2);
+    expect(procfs.reads).toEqual([7]);
   });
 
-  it('forgets what it knew of a reused child pid when the parent is unknown', () => {
-    const proc = fakeProc({ 200: 'old' });
-    const table = tableOver(proc);
-    table.seed([200]);
-    proc.names.set(200, 'new');
-    proc.reads.length = 0;
+  it('returns no parent when it is gone before its name could be read, and forgets a reused child pid', () => {
+    const procfs = new FakeProcfs({ 200: 'old' });
+    const table = tableOver(procfs);
 
-    table.forked(999, 200);
+    const parent = table.apply(processFork(999, 200));
 
-    expect(table.comm(200)).toBe('new');
-    expect(proc.reads).toEqual([200]);
+    expect(parent).toBeUndefined();
+    expect(table.get(200)).toBeUndefined();
+  });
+
+  it('adds no process for a thread, and returns the process the thread belongs to', () => {
+    const table = tableOver(new FakeProcfs({ 100: 'java' }));
+
+    const process = table.apply(threadFork(1, 100, 101));
+
+    expect(process?.tgid).toBe(100);
+    expect(table.get(101)).toBeUndefined();
+    expect(table.get(100)?.forks).toBe(0);
   });
 });
 
 describe('ProcessTable: exec', () => {
-  it('reads the name again on the first comm() after an exec', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
-    proc.names.set(100, 'make');
-    proc.reads.length = 0;
+  it('takes the name the reader read on arrival, and starts a new chain', () => {
+    const procfs = new FakeProcfs({ 100: 'bash' });
+    const table = tableOver(procfs);
+    table.apply(processFork(100, 200));
+    table.apply(processFork(200, 300));
 
-    table.execed(100);
+    const exec = execEvent(300);
+    exec.procComm = new TextEncoder().encode('make\n');
+    const process = table.apply(exec);
 
-    expect(table.comm(100)).toBe('make');
-    expect(proc.reads).toEqual([100]);
+    expect(process).toMatchObject({ tgid: 300, comm: 'make', depth: 0, forks: 0 });
+    expect(procfs.reads).toEqual([]);
   });
 
-  it('caches the name read after an exec', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
-    table.execed(100);
-    proc.reads.length = 0;
+  it('reads /proc when the reader could not', () => {
+    const procfs = new FakeProcfs({ 100: 'bash' });
+    const table = tableOver(procfs);
+    procfs.names.set(100, 'make');
 
-    const names = [table.comm(100), table.comm(100), table.comm(100)];
-
-    expect(names).toEqual(['bash', 'bash', 'bash']);
-    expect(proc.reads).toEqual([100]);
+    expect(table.apply(execEvent(100))?.comm).toBe('make');
+    expect(procfs.reads).toEqual([100]);
   });
 
-  it('adds nothing for an exec of a pid it does not know', () => {
-    const proc = fakeProc({});
-    const table = tableOver(proc);
+  it('names a process gone before its new name could be read __unknown__', () => {
+    const procfs = new FakeProcfs({ 100: 'bash' });
+    const table = tableOver(procfs);
+    procfs.names.delete(100);
 
-    table.execed(100);
+    expect(table.apply(execEvent(100))?.comm).toBe(UNKNOWN_COMM);
+    expect(UNKNOWN_COMM).toBe('__unknown__');
+  });
 
+  it('learns a process it did not know', () => {
+    const procfs = new FakeProcfs({});
+    const table = tableOver(procfs);
+    procfs.names.set(100, 'nginx');
+
+    table.apply(execEvent(100));
+
+    expect(table.get(100)?.comm).toBe('nginx');
+  });
+
+  it('adds nothing for an exec of a process that is already gone', () => {
+    const table = tableOver(new FakeProcfs({}));
+
+    expect(table.apply(execEvent(100))).toBeUndefined();
     expect(table.size).toBe(0);
   });
 });
 
 describe('ProcessTable: rename', () => {
-  it('sets the name', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
+  it("sets the name from the main thread's COMM event, keeping the depth", () => {
+    const table = tableOver(new FakeProcfs({ 1: 'bash' }));
+    table.apply(processFork(1, 2));
+    table.apply(processFork(2, 3));
 
-    table.renamed(100, 'worker');
+    table.apply(commEvent(3, 3, 'worker'));
 
-    expect(table.comm(100)).toBe('worker');
+    expect(table.get(3)).toMatchObject({ comm: 'worker', depth: 2 });
   });
 
-  it('clears staleness, so no read follows', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
-    table.execed(100);
-    proc.reads.length = 0;
+  it("ignores another thread's rename: only the main thread's name is the process's", () => {
+    const table = tableOver(new FakeProcfs({ 100: 'java' }));
 
-    table.renamed(100, 'worker');
+    table.apply(commEvent(101, 100, 'GC Thread#0'));
 
-    expect(table.comm(100)).toBe('worker');
-    expect(proc.reads).toEqual([]);
+    expect(table.get(100)?.comm).toBe('java');
   });
 
-  it('learns a pid it did not know', () => {
-    const proc = fakeProc({});
-    const table = tableOver(proc);
+  it('learns a pid it did not know, without reading /proc', () => {
+    const procfs = new FakeProcfs({});
+    const table = tableOver(procfs);
 
-    table.renamed(100, 'worker');
+    table.apply(commEvent(100, 100, 'worker'));
 
-    expect(table.comm(100)).toBe('worker');
-    expect(proc.reads).toEqual([]);
+    expect(table.get(100)?.comm).toBe('worker');
+    expect(procfs.reads).toEqual([]);
   });
 });
 
 describe('ProcessTable: exit', () => {
-  it('removes the entry', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
+  it('removes the process and returns it as it was', () => {
+    const table = tableOver(new FakeProcfs({ 100: 'bash' }));
 
-    table.exited(100);
+    const ended = table.apply(exitEvent(100, 100));
 
+    expect(ended?.comm).toBe('bash');
     expect(table.size).toBe(0);
+  });
+
+  it("keeps the process when one of its threads ends", () => {
+    const table = tableOver(new FakeProcfs({ 100: 'java' }));
+
+    table.apply(exitEvent(101, 100));
+
+    expect(table.get(100)?.comm).toBe('java');
   });
 
   it('reads a reused pid afresh after the exit', () => {
-    const proc = fakeProc({ 100: 'bash' });
-    const table = tableOver(proc);
-    table.seed([100]);
-    proc.names.set(100, 'nginx');
-    proc.reads.length = 0;
+    const procfs = new FakeProcfs({ 100: 'bash' });
+    const table = tableOver(procfs);
+    table.apply(exitEvent(100, 100));
+    procfs.names.set(100, 'nginx');
 
-    table.exited(100);
-
-    expect(table.comm(100)).toBe('nginx');
-    expect(proc.reads).toEqual([100]);
-  });
-});
-
-describe('ProcessTable: unknown pids', () => {
-  it('reads an unknown pid once and then answers from the table', () => {
-    const proc = fakeProc({ 7: 'cron' });
-    const table = tableOver(proc);
-
-    const names = [table.comm(7), table.comm(7)];
-
-    expect(names).toEqual(['cron', 'cron']);
-    expect(proc.reads).toEqual([7]);
-  });
-
-  it('answers __unknown__ when the read fails', () => {
-    const proc = fakeProc({});
-    const table = tableOver(proc);
-
-    expect(table.comm(8)).toBe(UNKNOWN_COMM);
-    expect(UNKNOWN_COMM).toBe('__unknown__');
-  });
-
-  it('does not remember a failed read', () => {
-    const proc = fakeProc({});
-    const table = tableOver(proc);
-
-    table.comm(8);
-    table.comm(8);
-
-    expect(proc.reads).toEqual([8, 8]);
-    expect(table.size).toBe(0);
+    expect(table.apply(processFork(100, 101))?.comm).toBe('nginx');
   });
 });
 
 describe('ProcessTable: maxEntries', () => {
   it('holds no more than maxEntries processes', () => {
-    const proc = fakeProc({ 1: 'a', 2: 'b', 3: 'c', 4: 'd' });
-    const table = tableOver(proc, 2);
+    const procfs = new FakeProcfs({ 1: 'a', 2: 'b', 3: 'c', 4: 'd' });
+    const table = new ProcessTable({ procfs, maxEntries: 2 });
 
-    table.seed([1, 2, 3, 4]);
+    table.seed();
 
     expect(table.size).toBe(2);
   });
 
-  it('evicts the oldest entry first', () => {
-    const proc = fakeProc({ 1: 'a', 2: 'b', 3: 'c' });
-    const table = tableOver(proc, 2);
-    table.seed([1, 2, 3]);
-    proc.reads.length = 0;
+  it('evicts the least recently changed entry first', () => {
+    const table = tableOver(new FakeProcfs({ 1: 'a', 2: 'b' }), 2);
+    table.apply(commEvent(1, 1, 'a2')); // 1 is now the most recently changed
 
-    table.comm(2);
-    table.comm(3);
-    table.comm(1);
+    table.apply(commEvent(3, 3, 'c'));
 
-    expect(proc.reads).toEqual([1]);
-  });
-
-  it('orders entries by their last change, not by when they were first learnt', () => {
-    const proc = fakeProc({ 1: 'a', 2: 'b' });
-    const table = tableOver(proc, 2);
-    table.seed([1, 2]);
-    table.renamed(1, 'a2'); // 1 is now the most recently changed
-
-    table.renamed(3, 'c');
-    proc.reads.length = 0;
-
-    expect([table.comm(1), table.comm(3), table.comm(2)]).toEqual(['a2', 'c', 'b']);
-    expect(proc.reads).toEqual([2]);
+    expect([table.get(1)?.comm, table.get(2)?.comm, table.get(3)?.comm]).toEqual(['a2', undefined, 'c']);
   });
 
   it('evicts nothing when an entry already held changes', () => {
-    const proc = fakeProc({ 1: 'a', 2: 'b' });
-    const table = tableOver(proc, 2);
-    table.seed([1, 2]);
-    proc.reads.length = 0;
+    const table = tableOver(new FakeProcfs({ 1: 'a', 2: 'b' }), 2);
 
-    table.renamed(2, 'b2');
+    table.apply(commEvent(2, 2, 'b2'));
 
-    expect([table.comm(1), table.comm(2)]).toEqual(['a', 'b2']);
-    expect(proc.reads).toEqual([]);
+    expect([table.get(1)?.comm, table.get(2)?.comm]).toEqual(['a', 'b2']);
   });
 });
 
 describe('ProcessTable: fork-without-exec chain depth', () => {
   it('counts one more fork per generation, and exec resets it', () => {
-    const table = tableOver(fakeProc({ 1: 'bash' }));
-    table.seed([1]);
-    table.forked(1, 2);
-    table.forked(2, 3);
-    table.forked(3, 4);
+    const table = tableOver(new FakeProcfs({ 1: 'bash' }));
+    table.apply(processFork(1, 2));
+    table.apply(processFork(2, 3));
+    table.apply(processFork(3, 4));
+    const depths = (...pids: number[]): (number | undefined)[] => pids.map((pid) => table.get(pid)?.depth);
 
-    expect([table.depth(1), table.depth(2), table.depth(3), table.depth(4)]).toEqual([0, 1, 2, 3]);
-    table.execed(3);
-    table.forked(3, 5);
-    expect([table.depth(3), table.depth(5)]).toEqual([0, 1]);
-  });
-
-  it('keeps the depth when a process renames itself or its stale name is read again', () => {
-    const proc = fakeProc({ 1: 'bash' });
-    const table = tableOver(proc);
-    table.seed([1]);
-    table.forked(1, 2);
-    table.forked(2, 3);
-    table.renamed(3, 'renamed');
-    expect(table.depth(3)).toBe(2);
+    expect(depths(1, 2, 3, 4)).toEqual([0, 1, 2, 3]);
+    table.apply(execEvent(3));
+    table.apply(processFork(3, 5));
+    expect(depths(3, 5)).toEqual([0, 1]);
   });
 
   it('reports the deepest chain, and who lives at the threshold or deeper, by name', () => {
-    const table = tableOver(fakeProc({ 1: 'bomb', 50: 'make' }));
-    table.seed([1, 50]);
-    for (let pid = 2; pid <= 5; pid++) table.forked(pid - 1, pid); // bomb: depths 1..4
-    table.forked(50, 51); // make: depth 1
+    const table = tableOver(new FakeProcfs({ 1: 'bomb', 50: 'make' }));
+    for (let pid = 2; pid <= 5; pid++) table.apply(processFork(pid - 1, pid)); // bomb: depths 1..4
+    table.apply(processFork(50, 51)); // make: depth 1
 
     expect(table.deepProcesses(3)).toEqual({ maxDepth: 4, byComm: new Map([['bomb', 2]]) });
-  });
-
-  it('treats an unknown process as not deep', () => {
-    expect(tableOver(fakeProc({})).depth(999)).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OTHER_COMM, CommCounts } from '../../src/attribution/comm-counts.js';
+import { OTHER_COMM, CommCounts } from '../../src/processes/comm-counts.js';
 
 function addAll(counts: CommCounts, comms: string[]): void {
   for (const comm of comms) counts.add(comm);

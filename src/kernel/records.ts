@@ -1,0 +1,96 @@
+// The native reader's record format, the one place on this side of the boundary that
+// knows it (native/proc_socket.cc writes it). A batch is records back to back:
+//
+//   u32 length, u32 sender port id, u32 flags, then `length` bytes of datagram padded to 4;
+//   with RECORD_HAS_PROC_COMM, then u32 length and /proc/<tgid>/comm as the reader read it
+//   on arrival, padded to 4.
+//
+// Host byte order; every platform forkwatch runs on is little-endian.
+
+export const RECORD_HEADER_BYTES = 12;
+/** The datagram was longer than the reader's buffer: what is here is cut short. */
+export const RECORD_TRUNCATED = 1;
+/** An EXEC event, followed by the process's name as the reader found it on arrival. */
+export const RECORD_HAS_PROC_COMM = 2;
+
+export interface RawRecord {
+  /** The batch's bytes; the datagram is at `start`, `length` long. Valid during the visit only. */
+  view: DataView;
+  start: number;
+  length: number;
+  senderPort: number;
+  truncated: boolean;
+  /** /proc/<tgid>/comm as read on arrival (a view into the batch), for EXEC events. */
+  procComm: Uint8Array | undefined;
+}
+
+/**
+ * Calls `visit` for every complete record of `batch`, in order. An incomplete record at the
+ * end (which the reader never writes) ends the walk: nothing in it can be trusted.
+ */
+export function forEachRecord(batch: Uint8Array, visit: (record: RawRecord) => void): void {
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  // One object for the whole walk: a storm's batches hold tens of thousands of records.
+  const record: RawRecord = { view, start: 0, length: 0, senderPort: 0, truncated: false, procComm: undefined };
+  let offset = 0;
+  while (offset + RECORD_HEADER_BYTES <= batch.byteLength) {
+    const length = view.getUint32(offset, true);
+    const senderPort = view.getUint32(offset + 4, true);
+    const flags = view.getUint32(offset + 8, true);
+    const start = offset + RECORD_HEADER_BYTES;
+    offset = start + padded(length);
+    let procComm: Uint8Array | undefined;
+    if (flags & RECORD_HAS_PROC_COMM) {
+      if (offset + 4 > batch.byteLength) return;
+      const commLength = view.getUint32(offset, true);
+      procComm = batch.subarray(offset + 4, offset + 4 + commLength);
+      offset += 4 + padded(commLength);
+    }
+    if (offset > batch.byteLength) return;
+    record.start = start;
+    record.length = length;
+    record.senderPort = senderPort;
+    record.truncated = (flags & RECORD_TRUNCATED) !== 0;
+    record.procComm = procComm;
+    visit(record);
+  }
+}
+
+export interface RecordSpec {
+  datagram: Uint8Array;
+  senderPort?: number;
+  truncated?: boolean;
+  procComm?: Uint8Array;
+}
+
+/**
+ * A batch of records as the reader writes them: for replaying captured datagrams through
+ * the pipeline, and for tests. Padding bytes are `padding` (not zero by default, so that a
+ * walk which reads padding as data goes visibly wrong).
+ */
+export function encodeRecords(records: readonly RecordSpec[], padding = 0xaa): Buffer {
+  const parts: Buffer[] = [];
+  for (const { datagram, senderPort = 0, truncated = false, procComm } of records) {
+    const header = Buffer.alloc(RECORD_HEADER_BYTES);
+    header.writeUInt32LE(datagram.length, 0);
+    header.writeUInt32LE(senderPort, 4);
+    header.writeUInt32LE((truncated ? RECORD_TRUNCATED : 0) | (procComm ? RECORD_HAS_PROC_COMM : 0), 8);
+    parts.push(header, paddedCopy(datagram, padding));
+    if (procComm) {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(procComm.length, 0);
+      parts.push(length, paddedCopy(procComm, padding));
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+function paddedCopy(bytes: Uint8Array, padding: number): Buffer {
+  const out = Buffer.alloc(padded(bytes.length), padding);
+  out.set(bytes);
+  return out;
+}
+
+function padded(length: number): number {
+  return (length + 3) & ~3;
+}

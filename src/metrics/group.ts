@@ -1,0 +1,47 @@
+// The shape every metrics module has. A group is a function of what the pipeline offers:
+// it makes the listener that gathers what it shows, if it needs one, and registers its
+// metrics in a registry (once per registry: see registries.ts). src/metrics/groups.ts
+// lists the groups, and their listeners get events in that order.
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import type { Listener } from '../pipeline/listener.js';
+import type { ProcessTable } from '../processes/table.js';
+import type { ForkBombOptions } from '../detect/forkbomb.js';
+
+export interface ParentsSettings {
+  /** Most distinct parent command names kept as label values. */
+  maxComms: number;
+  /** How many busiest parents forkwatch_top_parent_forks shows. */
+  top: number;
+  /** The trailing window behind it. */
+  windowSeconds: number;
+}
+
+/** The socket's own state, as the kernel reports it. */
+export interface SocketState {
+  subscribed: boolean;
+  receiveBufferBytes: number;
+  kernelDrops: number;
+}
+
+/** What a group may use. */
+export interface GroupContext {
+  table: ProcessTable;
+  parents: ParentsSettings;
+  forkbomb: Omit<ForkBombOptions, 'maxComms' | 'now'>;
+  version: string;
+  logger: Logger;
+  /** The monotonic clock in whole seconds (the kernel's event clock). */
+  now: () => number;
+  /** The subscription's state now. */
+  socket: () => SocketState;
+}
+
+export interface MetricGroupInstance {
+  /** Gets the events; listeners are called in the order of the groups' list. */
+  listener?: Listener;
+  /** Registers the group's metrics in `registry`; called once for each registry. */
+  register(registry: Registry): void;
+}
+
+export type MetricGroup = (context: GroupContext) => MetricGroupInstance;

@@ -1,0 +1,22 @@
+// The names of every metric forkwatch defines, derived from the one list of metric groups.
+import { Registry } from 'prom-client';
+import { exporterOptions } from '../../src/cli/exporter-options.js';
+import { createLogger } from '../../src/log.js';
+import { METRIC_GROUPS } from '../../src/metrics/groups.js';
+import { ProcessTable } from '../../src/processes/table.js';
+import { defaultOptions } from './exporter.js';
+import { FakeProcfs } from './procfs.js';
+
+export function forkwatchMetricNames(): string[] {
+  const options = exporterOptions(defaultOptions(), 'test', createLogger('error', 'json'));
+  const registry = new Registry();
+  for (const group of METRIC_GROUPS) {
+    group({
+      ...options,
+      table: new ProcessTable({ procfs: new FakeProcfs() }),
+      now: () => 0,
+      socket: () => ({ subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 }),
+    }).register(registry);
+  }
+  return registry.getMetricsAsArray().map((metric) => metric.name);
+}
