@@ -74,6 +74,13 @@ describe('forkwatch rejects bad command lines', () => {
     ['a listen address without a port', ['--web.listen-address', 'localhost'], /--web\.listen-address: "localhost" has no port/],
     ['a listen address with a port out of range', ['--web.listen-address', '127.0.0.1:70000'], /--web\.listen-address: .*out of range/],
     ['a positional argument', ['metrics'], /unexpected argument "metrics"/],
+    // Detector signs that could never fire are refused, not run silently disabled.
+    ['more chain parents than the detector follows', ['--forkbomb.chain-parents=500000'], /--forkbomb\.chain-parents: "500000" is out of range; use a whole number from 1 to 100000/],
+    [
+      "more chain processes than this kernel's pid_max lets live",
+      [`--forkbomb.chain-processes=${Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1}`],
+      /--forkbomb\.chain-processes: \d+ is more than the kernel's pid_max \(\d+\) lets live at once/,
+    ],
   ];
 
   it.each(cases)('exits 2 with one line on stderr naming %s', async (_what, args, names) => {
