@@ -40,6 +40,7 @@ export interface Mixin {
   prometheusAlerts: { groups: RuleGroup[] };
   prometheusRules: { groups: RuleGroup[] };
   grafanaDashboards: Record<string, unknown>;
+  _config: Record<string, unknown> & { runbookURLBase: string; forkwatchSelector: string };
 }
 
 /**
@@ -49,7 +50,7 @@ export interface Mixin {
 export function renderMixin(config: Record<string, unknown> = {}): Mixin {
   const program = [
     `local mixin = (import ${JSON.stringify(MIXIN)}) + { _config+:: std.extVar('config') };`,
-    '{ [field]: mixin[field] for field in ["prometheusAlerts", "prometheusRules", "grafanaDashboards"] }',
+    '{ [field]: mixin[field] for field in ["prometheusAlerts", "prometheusRules", "grafanaDashboards", "_config"] }',
   ].join('\n');
   const run = spawnSync('jsonnet', ['--ext-code', `config=${JSON.stringify(config)}`, '-e', program], {
     cwd: packageRoot,
