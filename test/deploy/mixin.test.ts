@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DASHBOARDS, render } from '../../dashboards/src/dashboards.js';
 import {
@@ -17,6 +18,7 @@ import {
   type RuleGroup,
 } from '../../scripts/generate-rules.js';
 import { packageRoot } from '../../src/package.js';
+import { metricNames, panelQueries } from '../dashboards/dashboard-json.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'forkwatch-mixin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,6 +86,16 @@ describe(`${MIXIN} with its default _config`, () => {
     for (const { file, build } of DASHBOARDS) {
       expect(mixin.grafanaDashboards[file], `${file} differs from dashboards/src; run: npm run dashboards`).toEqual(JSON.parse(render(build())));
     }
+  });
+
+  it('records in prometheusRules every recorded series its dashboards read, so those rules alone serve them', () => {
+    const recorded = new Set(mixin.prometheusRules.groups.flatMap((group) => group.rules).map((rule) => rule.record));
+    const read = Object.values(mixin.grafanaDashboards)
+      .flatMap((dashboard) => panelQueries(dashboard as Dashboard))
+      .flatMap((query) => metricNames(query.expr))
+      .filter((name) => name.includes(':'));
+    expect(read.length).toBeGreaterThan(0);
+    for (const name of read) expect(recorded.has(name), `${name} is not recorded in prometheusRules`).toBe(true);
   });
 });
 
