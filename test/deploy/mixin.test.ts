@@ -2,7 +2,7 @@
 // promtool, the files generated from it are up to date, its dashboards are the ones
 // dashboards/src builds, and a user's _config changes the rules as it says.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
@@ -25,7 +25,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(command: string, args: string[]): { status: number | null; output: string } {
   const result = spawnSync(command, args, { cwd: packageRoot, encoding: 'utf8' });
-  if (result.error) throw new Error(`cannot run ${command} (apt-get install ${command === 'promtool' ? 'prometheus' : command}): ${result.error.message}`);
+  const pkg = { promtool: 'prometheus', jsonnetfmt: 'jsonnet' }[command] ?? command;
+  if (result.error) throw new Error(`cannot run ${command} (apt-get install ${pkg}): ${result.error.message}`);
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -65,6 +66,15 @@ describe(`${MIXIN} with its default _config`, () => {
     const records = ruleGroups(mixin).flatMap((group) => group.rules).flatMap((rule) => (rule.record ? [rule.record] : []));
     expect(records.length).toBeGreaterThan(2);
     for (const record of records) expect(record).toMatch(/^[a-z_]+:forkwatch_[a-z_]+:[a-z0-9_]+$/);
+  });
+
+  it('is formatted as jsonnetfmt formats it', () => {
+    const sources = readdirSync(join(packageRoot, 'deploy/mixin'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.libsonnet'));
+    expect(sources).toContain('mixin.libsonnet');
+    for (const file of sources) {
+      const check = run('jsonnetfmt', ['--test', join('deploy/mixin', file)]);
+      expect(check.status, `deploy/mixin/${file} is not formatted: jsonnetfmt -i deploy/mixin/${file}\n${check.output}`).toBe(0);
+    }
   });
 
   it(`is what ${RULES_FILE} holds (else run: ${GENERATE_COMMAND})`, () => {
