@@ -1,7 +1,8 @@
 // The Kubernetes base in deploy/kubernetes/: every manifest validates against the Kubernetes
 // and Prometheus Operator schemas, with no field they do not know; the DaemonSet holds the
 // privileges forkwatch needs and no others; the objects point at each other correctly; and
-// the PrometheusRule carries exactly the rules of deploy/prometheus/forkwatch-rules.yml.
+// the PrometheusRule carries exactly the rules of deploy/prometheus/forkwatch-rules.yml
+// (both generated from deploy/mixin/).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ import {
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { GENERATE_COMMAND, PROMETHEUS_RULE_FILE, RULES_FILE, renderPrometheusRule } from '../../scripts/generate-prometheus-rule.js';
+import { GENERATE_COMMAND, PROMETHEUS_RULE_FILE, RULES_FILE, renderPrometheusRule } from '../../scripts/generate-rules.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { packageRoot, version } from '../../src/package.js';
 
