@@ -6,16 +6,11 @@
 # package's own lifecycle scripts, as `npm install` does: `install` compiles the native
 # addon with node-gyp, `prepare` compiles the TypeScript with tsc. The package stage puts
 # the results beside the production dependencies only: no compiler, no TypeScript. The
-# runtime stage, the image, takes that package.
+# image is the runtime stage with that package.
 
 # One base for every stage, so the addon is compiled against the Node.js that runs it.
 # A current LTS; forkwatch needs >= 20 (package.json engines).
 ARG NODE_IMAGE=node:24-bookworm-slim
-# The stage the image takes the package from: `package` builds it from this clone (what
-# users build). `prebuilt` takes it ready-made as the whole build context, laid out as
-# the package stage lays it out; the image test (test/image/) builds that way from the
-# checkout it has built, where no npm registry is reachable from inside a build.
-ARG PACKAGE=package
 
 FROM ${NODE_IMAGE} AS build
 # node-gyp's needs, as the README's set-up lists them.
@@ -41,12 +36,8 @@ RUN npm ci --omit=dev --ignore-scripts
 COPY --from=build /src/build/Release/forkwatch.node build/Release/forkwatch.node
 COPY --from=build /src/dist/src dist/src
 
-FROM scratch AS prebuilt
-COPY . /opt/forkwatch/
-
-FROM ${PACKAGE} AS chosen-package
-
-FROM ${NODE_IMAGE}
+# The image, but for the package.
+FROM ${NODE_IMAGE} AS runtime
 ARG NODE_IMAGE
 LABEL org.opencontainers.image.title="forkwatch" \
       org.opencontainers.image.description="Prometheus exporter for Linux process creation: counts every fork from the kernel's process-event connector, exactly, with loss accounting." \
@@ -55,7 +46,6 @@ LABEL org.opencontainers.image.title="forkwatch" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 ENV NODE_ENV=production
 WORKDIR /opt/forkwatch
-COPY --from=chosen-package /opt/forkwatch ./
 # root, holding only what the runtime grants (Docker: --cap-add=NET_ADMIN; Kubernetes:
 # capabilities drop ALL, add NET_ADMIN). A capability reaches a non-root process's
 # effective set only as an ambient capability, which neither Docker's --cap-add nor
@@ -65,3 +55,14 @@ COPY --from=chosen-package /opt/forkwatch ./
 USER root
 EXPOSE 9740
 ENTRYPOINT ["node", "/opt/forkwatch/dist/src/cli.js"]
+
+# `--target prebuilt`: the image with its package taken ready-made, as the whole build
+# context laid out as the package stage lays it out. The image test (test/image/) builds
+# it so from the checkout it has built: no npm registry is reachable from inside a build
+# on the project's machines.
+FROM runtime AS prebuilt
+COPY . ./
+
+# The image (the last stage, which `docker build` builds): the package built above.
+FROM runtime
+COPY --from=package /opt/forkwatch ./

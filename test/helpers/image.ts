@@ -4,8 +4,9 @@
 // registry is not reachable from inside a build, so:
 // - the base image is made here: Debian bookworm (debootstrap) plus the Node.js that runs
 //   the tests, laid out as the official node images lay it out, and kept between runs;
-// - the image takes its package ready-made (the Dockerfile's `prebuilt` stage) from the
-//   checkout the tests run from, assembled as the Dockerfile's `package` stage lays it out.
+// - the image is built with its package ready-made (the Dockerfile's `prebuilt` target)
+//   from the checkout the tests run from, assembled as the Dockerfile's `package` stage
+//   lays it out.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -109,7 +110,7 @@ export function buildImage(context: string, tag: string, label: string): void {
   podman([
     'build',
     ...['--label', label],
-    ...['--build-arg', `NODE_IMAGE=${BASE_IMAGE}`, '--build-arg', 'PACKAGE=prebuilt'],
+    ...['--build-arg', `NODE_IMAGE=${BASE_IMAGE}`, '--target', 'prebuilt'],
     ...['--file', join(packageRoot, 'Dockerfile'), '--tag', tag],
     context,
   ]);

@@ -4,10 +4,11 @@
 // root, no privilege escalation and the runtime's default seccomp profile. It must
 // subscribe, count forks exactly, serve /metrics and, on SIGTERM, unsubscribe and exit 0.
 //
-// The image is built on a locally made base (see test/helpers/image.ts) from the package
-// this checkout has built (the Dockerfile's `prebuilt` stage): only the builder stage, the
-// README's set-up, is not run here, because npm's registry is not reachable from inside a
-// build on the project's machines.
+// The image is built on a locally made base (see test/helpers/image.ts) with the package
+// this checkout has built (the Dockerfile's `prebuilt` target): the builder and package
+// stages are not run here, because npm's registry is not reachable from inside a build on
+// the project's machines; test/deploy/dockerfile.test.ts checks that they make the same
+// package.
 import { readFileSync, readlinkSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
