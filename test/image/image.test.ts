@@ -9,9 +9,8 @@
 // stages are not run here, because npm's registry is not reachable from inside a build on
 // the project's machines; test/deploy/dockerfile.test.ts checks that they make the same
 // package.
-import { readFileSync, readlinkSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { version } from '../../src/package.js';
 import { daemonSetRun, type PodmanRun } from '../helpers/daemonset-run.js';
@@ -58,7 +57,14 @@ describeImage('forkwatch\'s image, run as the DaemonSet runs it', () => {
   let pid: number;
 
   const inspect = (format: string): string => podman(['inspect', '--format', format, container]).trim();
-  const running = (): boolean => created && inspect('{{.State.Running}}') === 'true';
+  const running = (): boolean => {
+    if (!created) return false;
+    try {
+      return inspect('{{.State.Running}}') === 'true';
+    } catch {
+      return false; // `podman run` failed before the container was made
+    }
+  };
   /** forkwatch's JSON log, one record a line. */
   const logRecords = (): LogRecord[] =>
     containerLogs(container)
