@@ -97,9 +97,11 @@ export class PodPidsReader {
    */
   readAll(pods: Iterable<PodWorkload>): Map<string, PodPids> {
     const result = new Map<string, PodPids>();
+    const seen = new Set<string>();
     const dirs = new Set<string>();
     for (const pod of pods) {
-      if (result.has(pod.podUid)) continue;
+      if (seen.has(pod.podUid)) continue;
+      seen.add(pod.podUid);
       const dir = this.podDir(pod);
       if (dir === undefined) continue;
       dirs.add(dir);
