@@ -28,12 +28,20 @@ export interface Backoff {
 
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000 };
 
+/**
+ * Longest wait for the API server to answer a list, or to start answering a watch. The
+ * client sets no limit of its own (1.4.0 builds a timeout signal for the watch and then
+ * replaces it), so a server that accepts and never answers would hold the cache forever.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
 export interface PodCacheOptions {
   /** The node whose pods are cached (--kubernetes.node-name). */
   nodeName: string;
   kubeConfig: KubeConfig;
   log: Logger;
   backoff?: Backoff;
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -72,16 +80,25 @@ interface PodEntry {
   containers: Map<string, string>;
 }
 
-/** A Watch that says when a watch stream is open (the response was 200), i.e. in sync. */
+/**
+ * A Watch that says when a watch request starts and when its stream is open (the server
+ * answered 200): between the two the cache is not in sync. It gives up on a server that does
+ * not answer within `timeoutMs` (node-fetch's `timeout` covers the wait for the response's head).
+ */
 class ReportingWatch extends Watch {
   constructor(
     config: KubeConfig,
+    timeoutMs: number,
+    private readonly onRequest: () => void,
     private readonly onOpen: () => void,
   ) {
-    super(config);
+    const withTimeout = Object.create(config) as KubeConfig;
+    withTimeout.applyToFetchOptions = async (options) => ({ ...(await config.applyToFetchOptions(options)), timeout: timeoutMs });
+    super(withTimeout);
   }
 
   override async watch(...[path, queryParams, callback, done]: Parameters<Watch['watch']>): Promise<AbortController> {
+    this.onRequest();
     let ended = false;
     const controller = await super.watch(path, queryParams, callback, (err: unknown) => {
       ended = true;
@@ -118,13 +135,19 @@ export class PodCache implements PodNames {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     const fieldSelector = `spec.nodeName=${options.nodeName}`;
     const api = options.kubeConfig.makeApiClient(CoreV1Api);
+    const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const list = async () => {
-      const pods = await api.listPodForAllNamespaces({ fieldSelector });
+      const pods = await withTimeout(api.listPodForAllNamespaces({ fieldSelector }), timeoutMs, 'listing pods');
       // The ListWatch would go on to watch even if stop() came during the list.
       if (this.stopped) throw new Error('the pod cache was stopped');
       return pods;
     };
-    const watch = new ReportingWatch(options.kubeConfig, () => this.onWatchOpen());
+    const watch = new ReportingWatch(
+      options.kubeConfig,
+      timeoutMs,
+      () => (this.isSynced = false),
+      () => this.onWatchOpen(),
+    );
     this.informer = new ListWatch<V1Pod>('/api/v1/pods', watch, list, false, undefined, fieldSelector);
     this.informer.on('add', (pod) => this.upsert(pod));
     this.informer.on('update', (pod) => this.upsert(pod));
@@ -234,6 +257,15 @@ function containersOf(pod: V1Pod): Map<string, string> {
     }
   }
   return containers;
+}
+
+/** `promise`, or a rejection once `ms` have passed without it settling. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the API server ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** One line about an error from the client: its message, and the HTTP status if it had one. */

@@ -139,6 +139,7 @@ export class FakeApiServer {
   private oldestResumable = 100;
   private listening = false;
   private refusing = false;
+  private stalling = false;
   /** When each connection was cut at once while refusing (see refuse()). */
   readonly refusedAt: number[] = [];
   port = 0;
@@ -200,6 +201,11 @@ export class FakeApiServer {
     this.refusing = on;
   }
 
+  /** While on, requests are accepted and never answered (an overloaded or wedged server). */
+  stall(on: boolean): void {
+    this.stalling = on;
+  }
+
   close(): Promise<void> {
     return this.goAway();
   }
@@ -257,6 +263,7 @@ export class FakeApiServer {
     const watching = query.get('watch') === 'true' || query.get('watch') === '1';
     const record: RecordedRequest = { path: parsed.pathname, query, authorization, watch: watching, status: 200 };
     this.requests.push(record);
+    if (this.stalling) return;
     const answer = (status: number, body: unknown): void => {
       record.status = status;
       response.writeHead(status, { 'content-type': 'application/json' });

@@ -46,11 +46,11 @@ function serviceAccountRoot(): string {
   return root;
 }
 
-function inClusterCache(backoff = FAST): PodCache {
+function inClusterCache(backoff = FAST, requestTimeoutMs?: number): PodCache {
   vi.stubEnv('KUBERNETES_SERVICE_HOST', '127.0.0.1');
   vi.stubEnv('KUBERNETES_SERVICE_PORT', String(server.port));
   const log = createLogger('debug', 'json', (line) => logLines.push(JSON.parse(line) as Record<string, unknown>));
-  cache = new PodCache({ nodeName: NODE, kubeConfig: loadKubeConfig(undefined, serviceAccountRoot()), log, backoff });
+  cache = new PodCache({ nodeName: NODE, kubeConfig: loadKubeConfig(undefined, serviceAccountRoot()), log, backoff, requestTimeoutMs });
   return cache;
 }
 
@@ -224,6 +224,35 @@ describe('PodCache in a cluster (service account, HTTPS)', () => {
     expect(pods.synced).toBe(false);
 
     server.refuse(false);
+    await waitFor(() => expect(pods.synced).toBe(true));
+    expect(pods.names(uid(1))).toBeDefined();
+  });
+
+  it('gives up on a server that accepts requests and never answers, and says so once', async () => {
+    const pods = inClusterCache(FAST, 300);
+    pods.start();
+    await waitFor(() => expect(pods.synced).toBe(true));
+
+    server.stall(true);
+    server.endWatches(); // the client watches again, and gets no answer
+    await waitFor(() => expect(logged('warn')).toHaveLength(1));
+    expect(pods.synced).toBe(false);
+    expect(String(logged('warn')[0]!.error)).toMatch(/timeout/);
+    const stalled = server.requests.length;
+    await waitFor(() => expect(server.requests.length).toBeGreaterThan(stalled + 1)); // it tried again, and again
+
+    server.stall(false);
+    await waitFor(() => expect(pods.synced).toBe(true));
+    expect(logged('warn')).toHaveLength(1);
+  });
+
+  it('gives up on a list that never comes', async () => {
+    server.stall(true);
+    const pods = inClusterCache(FAST, 300);
+    pods.start();
+    await waitFor(() => expect(logged('warn')).toHaveLength(1));
+    expect(String(logged('warn')[0]!.error)).toMatch(/listing pods within 300 ms/);
+    server.stall(false);
     await waitFor(() => expect(pods.synced).toBe(true));
     expect(pods.names(uid(1))).toBeDefined();
   });
