@@ -15,6 +15,7 @@ import type { PodNames } from './labels.js';
 
 /** The annotation by which a static pod's mirror carries the uid kubelet gave the static pod. */
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+const STATIC_POD_UID = /^[0-9a-f]{32}$/;
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** A node's name is a DNS subdomain (RFC 1123); anything else cannot be in a field selector. */
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -229,8 +230,11 @@ export class PodCache implements PodNames {
     const key = `${namespace}/${name}`;
     for (const old of this.uidsByName.get(key) ?? []) this.pods.delete(old);
     const entry: PodEntry = { namespace, name, containers: containersOf(pod) };
+    const uids = [uid];
+    // A static pod's uid is kubelet's 32-hex hash, which no API uid (a UUID) can equal. Any
+    // pod can carry the annotation, so a hash another pod already has is not taken from it.
     const mirror = pod.metadata?.annotations?.[MIRROR_ANNOTATION];
-    const uids = typeof mirror === 'string' && mirror !== uid ? [uid, mirror] : [uid];
+    if (typeof mirror === 'string' && STATIC_POD_UID.test(mirror) && !this.pods.has(mirror)) uids.push(mirror);
     for (const each of uids) this.pods.set(each, entry);
     this.uidsByName.set(key, uids);
   }
@@ -248,8 +252,9 @@ function containersOf(pod: V1Pod): Map<string, string> {
   const status = pod.status;
   for (const statuses of [status?.containerStatuses, status?.initContainerStatuses, status?.ephemeralContainerStatuses]) {
     if (!Array.isArray(statuses)) continue;
-    for (const { containerID, name } of statuses) {
+    for (const each of statuses as unknown[]) {
       // "containerd://<id>", "cri-o://<id>", "docker://<id>"; empty until the container starts.
+      const { containerID, name } = (typeof each === 'object' && each !== null ? each : {}) as { containerID?: unknown; name?: unknown };
       if (typeof containerID !== 'string' || typeof name !== 'string') continue;
       const scheme = containerID.indexOf('://');
       const id = (scheme < 0 ? containerID : containerID.slice(scheme + 3)).toLowerCase();

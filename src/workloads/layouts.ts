@@ -36,6 +36,7 @@
 // podman with the cgroupfs manager (libpod: CgroupfsDefaultCgroupParent "/libpod_parent",
 // the container in "libpod-<id>" (older releases: ".../libpod-<id>/ctr"), conmon in "conmon"):
 //   /libpod_parent/libpod-<64 hex>                          -> libpod-<64 hex>
+//   (seen with Debian's podman on this project's cgroup v1 test machines, in every hierarchy)
 // Anything else is named by its last path element, and the root cgroup by "/".
 //
 // Paths read from inside a private cgroup namespace start with "/.." (see proc-cgroup.ts).

@@ -153,6 +153,25 @@ describe('PodCache in a cluster (service account, HTTPS)', () => {
     await waitFor(() => expect(pods.names(staticUid)).toBeUndefined());
   });
 
+  it('keeps a static pod\'s uid for the first pod that claims it, and skips malformed statuses', async () => {
+    const staticUid = '6d1b3c0f9a8e7d6c5b4a39281706f5e4';
+    const mirror = (name: string, n: number, id: string): ApiPod =>
+      makePod({ name, namespace: 'kube-system', uid: uid(n), node: NODE, containers: { main: `containerd://${hex(id)}` }, annotations: { 'kubernetes.io/config.mirror': staticUid } });
+    server.addPod(mirror('etcd-node-a', 21, '5'));
+    const odd = makePod({ name: 'odd', namespace: 'default', uid: uid(22), node: NODE, containers: {} });
+    (odd.status as Record<string, unknown>).containerStatuses = [null, 7, { name: 5, containerID: 'x' }, { name: 'fine', containerID: `containerd://${hex('6')}` }];
+    (odd.status as Record<string, unknown>).initContainerStatuses = 'not a list';
+    server.addPod(odd);
+    const pods = inClusterCache();
+    pods.start();
+    await waitFor(() => expect(pods.synced).toBe(true));
+    server.addPod(mirror('impostor', 23, '4'));
+    await waitFor(() => expect(pods.names(uid(23))).toBeDefined());
+    expect(pods.names(staticUid)).toEqual({ namespace: 'kube-system', name: 'etcd-node-a' });
+    expect(pods.containerName(uid(22), hex('6'))).toBe('fine');
+    expect(pods.names(uid(1))).toBeDefined(); // the list as a whole was taken
+  });
+
   it('relists when the server can no longer resume the watch (410 Gone), without calling it a failure', async () => {
     const pods = inClusterCache();
     pods.start();
