@@ -42,7 +42,7 @@ export interface PidsHierarchy {
   version: 1 | 2;
   /** The hierarchy's root directory: <cgroup root>/pids on v1, the cgroup2 mount on v2. */
   dir: string;
-  /** v2 only: mounted with pids_localevents, so pids.events counts locally as on v1. */
+  /** pids.events counts locally: always on v1; on v2 when cgroup2 is mounted with pids_localevents. */
   localEvents: boolean;
 }
 
