@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 export type AuthResult = 'allowed' | 'denied' | 'busy';
 
 /** Compares waiting for or in the worker, from all clients. */
-export const QUEUE_LIMIT = 16;
+export const QUEUE_LIMIT = 64;
 /** Remembered outcomes of each kind; the oldest is forgotten first. */
 const CACHE_LIMIT = 1000;
 
