@@ -207,7 +207,7 @@ describe('the default limits', () => {
       idleTimeoutMs: 30_000,
       timeoutCheckIntervalMs: 1_000,
       maxHeaderBytes: 8192,
-      maxConnections: 2048,
+      maxConnections: 1500,
     });
     const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
     for (const text of ['10 s', '30 s', '8 KiB', '2,048']) expect(readme).toContain(text);
