@@ -210,7 +210,18 @@ describe('the default limits', () => {
       maxConnections: 1500,
     });
     const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
-    for (const text of ['10 s', '30 s', '8 KiB', '2,048']) expect(readme).toContain(text);
+    for (const row of [
+      '| TLS handshake | 10 s |',
+      '| request headers, from the connection\'s start or the request\'s first byte | 10 s |',
+      '| whole request | 30 s |',
+      '| idle between requests (keep-alive) | 30 s |',
+      '| no traffic at all (e.g. a client that stops reading) | 30 s |',
+      '| request header size | 8 KiB |',
+      '| open connections | 1,500 |',
+    ]) {
+      expect(readme).toContain(row);
+    }
+    expect(readme).toContain('The timeouts are checked every second.');
   });
 
   it('close an idle and a slow-header connection within the headers timeout (10 s) and the check interval', async () => {
