@@ -14,7 +14,7 @@ import type { IContainer, IHTTPGetAction } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/package.js';
 import { find, kubectlMissing, renderWithComponent } from '../deploy/manifests.js';
-import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
+import { runForkwatch, sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 
 const USER = 'prometheus';
@@ -149,6 +149,37 @@ describeKernel('forkwatch with a web config of TLS and basic auth', () => {
     const plain = metricsUrl.replace(/^https:/, 'http:');
 
     await expect(httpGet(plain)).rejects.toThrow(/socket hang up|ECONNRESET/);
+  });
+});
+
+// ---- refused at start ----
+
+describe('forkwatch refuses a web config that would fail every request', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'forkwatch-refused-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['a bcrypt cost below 4', `basic_auth_users:\n  prometheus: '${bcrypt.hashSync(PASSWORD, 4).replace(/^\$2b\$04\$/, '$2b$03$')}'\n`, /has bcrypt cost 3, outside 4 to 31/],
+    ['a password that is not a bcrypt hash', 'basic_auth_users:\n  prometheus: plain-text\n', /is not a bcrypt hash/],
+    ['a header with a line break', 'http_server_config:\n  headers:\n    Content-Security-Policy: "a\\r\\nSet-Cookie: b"\n', /holds a control character/],
+  ])('exits 2 with one line naming %s', async (_what, yaml, reason) => {
+    const file = join(dir, `web-${Math.random().toString(36).slice(2)}.yml`);
+    writeFileSync(file, yaml);
+
+    const exit = await runForkwatch(['--web.listen-address', '127.0.0.1:0', '--web.config.file', file]);
+
+    expect(exit.code).toBe(2);
+    const lines = exit.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const record = JSON.parse(lines[0]!) as { level: string; msg: string };
+    expect(record.level).toBe('error');
+    expect(record.msg.startsWith(`--web.config.file: web config file ${file}: `)).toBe(true);
+    expect(record.msg).toMatch(reason);
   });
 });
 
