@@ -21,12 +21,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
 import { parseSamples } from '../test/helpers/metrics-text.js';
 import { countedForks, kernelForks, quietReading } from '../test/helpers/quiet.js';
 import { startStorm } from '../test/helpers/storm.js';
+import { parseSeconds } from './args.js';
 
 const SCRAPE_INTERVAL_MS = 200;
 const IDLE_CONNECTIONS = 1000;
@@ -545,30 +545,12 @@ function report(c: ConnectionFigures, f: FloodFigures): string {
   return rows.map(([label, value]) => (label === '' ? '' : `${label.padEnd(width)}${value}`)).join('\n');
 }
 
-function parseSeconds(): number {
-  let values: { seconds?: string };
-  try {
-    ({ values } = parseArgs({ options: { seconds: { type: 'string' } }, strict: true }));
-  } catch (error) {
-    usage((error as Error).message);
-  }
-  if (values.seconds === undefined) return 10;
-  const seconds = Number(values.seconds);
-  if (!Number.isInteger(seconds) || seconds < 1) usage(`--seconds wants a whole number of seconds >= 1, not ${JSON.stringify(values.seconds)}`);
-  return seconds;
-}
-
-function usage(reason: string): never {
-  console.error(`bench: ${reason}\nusage: node dist/bench/http.js [--seconds N]`);
-  process.exit(2);
-}
-
 function progress(message: string): void {
   console.error(`bench: ${message}`);
 }
 
 async function main(): Promise<void> {
-  const seconds = parseSeconds();
+  const seconds = parseSeconds('http.js');
   const setup = setUp();
   try {
     const connections = await connectionsPart(setup, seconds);
