@@ -19,7 +19,7 @@ export interface AppOptions {
 
 // The probes' paths answer without credentials: they tell only that forkwatch runs and has
 // subscribed, and a kubelet cannot send credentials it does not have.
-export const PROBE_PATHS: readonly string[] = ['/-/healthy', '/-/ready'];
+const PROBE_PATHS: readonly string[] = ['/-/healthy', '/-/ready'];
 
 export async function forkwatchApp(app: FastifyInstance, options: AppOptions): Promise<void> {
   const { registries, telemetryPath, webConfig, logger } = options;
