@@ -39,7 +39,7 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   timeoutCheckIntervalMs: 1_000,
   // Prometheus sends well under 1 KiB of headers; Go's net/http allows 1 MiB, Node 16 KiB.
   maxHeaderBytes: 8192,
-  // An idle TLS connection holds about 57 KiB (npm run bench:http): 85 MiB at the cap. Kept-alive
+  // An idle TLS connection holds 50 to 60 KiB (npm run bench:http): 85 MiB at the cap. Kept-alive
   // connections, as Prometheus keeps its own, stay open when the cap is reached.
   maxConnections: 1500,
 };
