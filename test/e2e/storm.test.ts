@@ -83,4 +83,23 @@ describeKernel('fork storms', () => {
     // The kernel's own count of what it could not deliver is what the sequence gaps say.
     expect(lost).toBe(drops);
   }, 60_000);
+
+  it('counts a burst that overflowed the buffer within 2 s, with nothing forking afterwards', async () => {
+    forkwatch = await startForkwatch(['--netlink.receive-buffer-bytes', '1MiB']);
+    process.kill(forkwatch.pid, 'SIGSTOP');
+    storm = startStorm(2);
+    await storm.done;
+    process.kill(forkwatch.pid, 'SIGCONT');
+    const deadline = Date.now() + 2000;
+
+    // Nothing here forks any more: a gap would show only at each CPU's next message.
+    let page = await forkwatch.scrape();
+    while (sampleValue(page, 'forkwatch_events_lost_total') !== sampleValue(page, 'forkwatch_netlink_drops_total') && Date.now() < deadline) {
+      await sleep(50);
+      page = await forkwatch.scrape();
+    }
+
+    expect(sampleValue(page, 'forkwatch_netlink_drops_total')).toBeGreaterThan(1000);
+    expect(sampleValue(page, 'forkwatch_events_lost_total')).toBe(sampleValue(page, 'forkwatch_netlink_drops_total'));
+  }, 60_000);
 });
