@@ -5,6 +5,7 @@
 //
 //   npm run bench                          10 s storm
 //   npm run build && node dist/bench/storm.js --seconds 3
+//   npm run bench -- --soak 10m            the soak run instead (bench/soak.ts)
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/fo
 import { parseSamples } from '../test/helpers/metrics-text.js';
 import { countedForks, kernelForks, quietReading, type QuietReading } from '../test/helpers/quiet.js';
 import { startStorm } from '../test/helpers/storm.js';
+import { integer, percentile } from './figures.js';
 import {
   clockTicksPerSecond,
   findReaderThread,
@@ -20,28 +22,36 @@ import {
   threadCpuTicks,
   threadName,
 } from './procfs.js';
+import { parseSoakDuration, soak } from './soak.js';
 
 const SCRAPE_INTERVAL_MS = 200;
 
 /** The benchmark could not run, or forkwatch failed: report the reason and exit 1. */
 class BenchError extends Error {}
 
-function parseSeconds(): number {
-  let values: { seconds?: string };
+/** The storm's seconds, or the soak's. */
+function parseSeconds(): { seconds: number; soak: boolean } {
+  let values: { seconds?: string; soak?: string };
   try {
-    ({ values } = parseArgs({ options: { seconds: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({ options: { seconds: { type: 'string' }, soak: { type: 'string' } }, strict: true }));
   } catch (error) {
     usage((error as Error).message);
   }
-  if (values.seconds === undefined) return 10;
+  if (values.soak !== undefined) {
+    if (values.seconds !== undefined) usage('--seconds and --soak do not go together');
+    const seconds = parseSoakDuration(values.soak);
+    if (seconds === undefined) usage(`--soak wants a duration of a minute or more, like 10m, 600s or 1h, not ${JSON.stringify(values.soak)}`);
+    return { seconds, soak: true };
+  }
+  if (values.seconds === undefined) return { seconds: 10, soak: false };
   const seconds = Number(values.seconds);
   // stress-ng's --timeout takes whole seconds.
   if (!Number.isInteger(seconds) || seconds < 1) usage(`--seconds wants a whole number of seconds >= 1, not ${JSON.stringify(values.seconds)}`);
-  return seconds;
+  return { seconds, soak: false };
 }
 
 function usage(reason: string): never {
-  console.error(`bench: ${reason}\nusage: node dist/bench/storm.js [--seconds N]`);
+  console.error(`bench: ${reason}\nusage: node dist/bench/storm.js [--seconds N | --soak DURATION]`);
   process.exit(2);
 }
 
@@ -124,12 +134,6 @@ function scrapeThroughout(forkwatch: RunningForkwatch, intervalMs: number): { st
       return log;
     },
   };
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 // ---- the storm ----
@@ -315,7 +319,6 @@ function round(value: number, digits: number): number {
   return Math.round(value * scale) / scale;
 }
 
-const integer = (value: number): string => value.toLocaleString('en-US');
 const fixed = (value: number, digits: number): string =>
   Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 
@@ -365,8 +368,13 @@ function progress(message: string): void {
 }
 
 async function main(): Promise<void> {
-  const seconds = parseSeconds();
+  const { seconds, soak: soaking } = parseSeconds();
   try {
+    if (soaking) {
+      requireStressNg();
+      await soak(seconds);
+      return;
+    }
     const figures = await measure(seconds);
     console.log(report(figures));
     console.log(`bench-json: ${JSON.stringify(figures)}`);
