@@ -279,7 +279,7 @@ export class ProcessTable {
     return found !== undefined && (entry.startedNs === undefined || sameStart(entry.startedNs, found.startedNs));
   }
 
-  /** Re-inserting keeps the Map's order the order of last change, oldest first. */
+  /** Re-inserting puts it last in the Map's order, which eviction follows: least recently changed (or checked) first. */
   private touch(entry: Entry): void {
     this.entries.delete(entry.tgid);
     this.entries.set(entry.tgid, entry);
