@@ -45,8 +45,13 @@ describeKernelAndCgroups('lost exit events', () => {
   let forkwatch: RunningForkwatch | undefined;
   let storm: Storm | undefined;
 
+  const restorePidMax = (): void => {
+    if (savedPidMax !== undefined) writeFileSync(PID_MAX, savedPidMax);
+  };
+
   beforeAll(() => {
     savedPidMax = readFileSync(PID_MAX, 'utf8').trim();
+    process.once('exit', restorePidMax); // should the worker end before afterAll
     writeFileSync(PID_MAX, LARGE_PID_MAX);
   });
 
@@ -60,7 +65,8 @@ describeKernelAndCgroups('lost exit events', () => {
   });
 
   afterAll(() => {
-    if (savedPidMax !== undefined) writeFileSync(PID_MAX, savedPidMax);
+    restorePidMax();
+    process.off('exit', restorePidMax);
     expect(readFileSync(PID_MAX, 'utf8').trim()).toBe(savedPidMax);
   });
 
