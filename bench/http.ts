@@ -26,7 +26,7 @@ import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/fo
 import { parseSamples } from '../test/helpers/metrics-text.js';
 import { countedForks, kernelForks, quietReading } from '../test/helpers/quiet.js';
 import { startStorm } from '../test/helpers/storm.js';
-import { parseSeconds } from './args.js';
+import { parseBenchArgs } from './args.js';
 
 const SCRAPE_INTERVAL_MS = 200;
 const IDLE_CONNECTIONS = 1000;
@@ -550,7 +550,7 @@ function progress(message: string): void {
 }
 
 async function main(): Promise<void> {
-  const seconds = parseSeconds('http.js');
+  const { seconds } = parseBenchArgs('http.js');
   const setup = setUp();
   try {
     const connections = await connectionsPart(setup, seconds);

@@ -46,8 +46,17 @@ export function threadName(tid: number): string {
 
 /** VmHWM: the most resident memory the process ever had, in bytes. */
 export function peakRssBytes(pid: number): number {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!match) throw new Error(`/proc/${pid}/status has no VmHWM line`);
+  return statusBytes(pid, 'VmHWM');
+}
+
+/** VmRSS: the resident memory of the process now, in bytes. */
+export function rssBytes(pid: number): number {
+  return statusBytes(pid, 'VmRSS');
+}
+
+function statusBytes(pid: number, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`/proc/${pid}/status has no ${field} line`);
   return Number(match[1]) * 1024;
 }
 

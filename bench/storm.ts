@@ -4,13 +4,15 @@
 // it exits non-zero only when it could not run or forkwatch failed.
 //
 //   npm run bench                          10 s storm
-//   npm run build && node dist/bench/storm.js --seconds 3
+//   npm run bench -- --seconds 3
+//   npm run bench -- --soak 10m            the soak run instead (bench/soak.ts)
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
 import { parseSamples } from '../test/helpers/metrics-text.js';
 import { countedForks, kernelForks, quietReading, type QuietReading } from '../test/helpers/quiet.js';
 import { startStorm } from '../test/helpers/storm.js';
+import { integer, percentile } from './figures.js';
 import {
   clockTicksPerSecond,
   findReaderThread,
@@ -19,7 +21,8 @@ import {
   threadCpuTicks,
   threadName,
 } from './procfs.js';
-import { parseSeconds } from './args.js';
+import { parseBenchArgs } from './args.js';
+import { soak } from './soak.js';
 
 const SCRAPE_INTERVAL_MS = 200;
 
@@ -105,12 +108,6 @@ function scrapeThroughout(forkwatch: RunningForkwatch, intervalMs: number): { st
       return log;
     },
   };
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 // ---- the storm ----
@@ -296,7 +293,6 @@ function round(value: number, digits: number): number {
   return Math.round(value * scale) / scale;
 }
 
-const integer = (value: number): string => value.toLocaleString('en-US');
 const fixed = (value: number, digits: number): string =>
   Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 
@@ -346,8 +342,13 @@ function progress(message: string): void {
 }
 
 async function main(): Promise<void> {
-  const seconds = parseSeconds('storm.js');
+  const { seconds, soak: soaking } = parseBenchArgs('storm.js', true);
   try {
+    if (soaking) {
+      requireStressNg();
+      await soak(seconds);
+      return;
+    }
     const figures = await measure(seconds);
     console.log(report(figures));
     console.log(`bench-json: ${JSON.stringify(figures)}`);

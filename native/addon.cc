@@ -9,11 +9,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,8 @@ class Connector : public Napi::ObjectWrap<Connector> {
                            InstanceMethod<&Connector::ReceiveBufferBytes>("receiveBufferBytes"),
                            InstanceMethod<&Connector::BufferForced>("bufferForced"),
                            InstanceMethod<&Connector::KernelDrops>("kernelDrops"),
+                           InstanceMethod<&Connector::ReaderDrops>("readerDrops"),
+                           InstanceMethod<&Connector::TouchCpus>("touchEveryCpu"),
                        });
   }
 
@@ -125,28 +129,39 @@ class Connector : public Napi::ObjectWrap<Connector> {
     } catch (const SysError& e) {
       throw ErrnoError(info.Env(), e);
     }
-    subscribed_ = true;
+    listens_++;
     TouchEveryCpu();
     return info.Env().Undefined();
   }
 
+  // touchEveryCpu(): true if the events were made, false if no thread could be started
+  // (EAGAIN while a fork bomb holds every pid): the drop counts still tell the loss.
+  Napi::Value TouchCpus(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), TouchEveryCpu());
+  }
+
   // Makes one event on every CPU this process may use, so that each CPU's sequence
-  // numbers get a starting point at once: a loss before a CPU's first message would
-  // otherwise go uncounted. A thread pinned to each CPU in turn renames itself (a COMM
+  // numbers get a starting point at once, and a loss shows as a gap without waiting for
+  // that CPU's next event. A thread pinned to each CPU in turn renames itself (a COMM
   // event, sent from that CPU).
-  static void TouchEveryCpu() {
-    std::thread([] {
-      cpu_set_t allowed;
-      if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
-      for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (!CPU_ISSET(cpu, &allowed)) continue;
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
-        if (::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) != 0) continue;
-        ::prctl(PR_SET_NAME, "fw-cpu-start");
-      }
-    }).join();
+  static bool TouchEveryCpu() {
+    try {
+      std::thread([] {
+        cpu_set_t allowed;
+        if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+          if (!CPU_ISSET(cpu, &allowed)) continue;
+          cpu_set_t one;
+          CPU_ZERO(&one);
+          CPU_SET(cpu, &one);
+          if (::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) != 0) continue;
+          ::prctl(PR_SET_NAME, "fw-cpu-start");
+        }
+      }).join();
+      return true;
+    } catch (const std::system_error&) {
+      return false;
+    }
   }
 
   Napi::Value Unsubscribe(const Napi::CallbackInfo& info) {
@@ -159,11 +174,12 @@ class Connector : public Napi::ObjectWrap<Connector> {
     return info.Env().Undefined();
   }
 
-  // PROC_CN_MCAST_IGNORE, once per LISTEN: the kernel counts listeners.
+  // PROC_CN_MCAST_IGNORE, once per LISTEN sent: before Linux 6.6 the kernel counts every
+  // LISTEN it accepted and every IGNORE undoes one; since 6.6 it keeps one state per
+  // socket, and a repeated LISTEN or IGNORE changes nothing. Either way the count is
+  // restored, and requests from a private namespace are ignored altogether.
   void SendIgnore() {
-    if (!subscribed_) return;
-    subscribed_ = false;
-    socket_->send_control(kMcastIgnore, 0);
+    for (; listens_ > 0; listens_--) socket_->send_control(kMcastIgnore, 0);
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -182,6 +198,11 @@ class Connector : public Napi::ObjectWrap<Connector> {
 
   Napi::Value KernelDrops(const Napi::CallbackInfo& info) {
     return WithSocket(info, [](const ProcSocket& s) { return double(s.kernel_drops()); });
+  }
+
+  // Datagrams the reader read but dropped at kMaxPendingBytes.
+  Napi::Value ReaderDrops(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(reader_drops_.load(std::memory_order_relaxed)));
   }
 
   template <typename F>
@@ -235,8 +256,8 @@ class Connector : public Napi::ObjectWrap<Connector> {
       }
       if (fds[1].revents) return;
       try {
-        while (socket_->read_batch(batch) > 0) {
-          Deliver(std::move(batch));
+        while (size_t datagrams = socket_->read_batch(batch)) {
+          Deliver(std::move(batch), datagrams);
           batch = {};
         }
       } catch (const SysError& e) {
@@ -255,11 +276,14 @@ class Connector : public Napi::ObjectWrap<Connector> {
 
   // Appends to what JavaScript has not taken yet, and asks for a JavaScript call only
   // when that was empty: one call takes everything that has piled up meanwhile.
-  void Deliver(std::vector<uint8_t>&& batch) {
+  void Deliver(std::vector<uint8_t>&& batch, size_t datagrams) {
     bool was_empty;
     {
       std::lock_guard<std::mutex> lock(handover_->mutex);
-      if (handover_->bytes + batch.size() > kMaxPendingBytes) return;
+      if (handover_->bytes + batch.size() > kMaxPendingBytes) {
+        reader_drops_.fetch_add(datagrams, std::memory_order_relaxed);
+        return;
+      }
       was_empty = handover_->batches.empty();
       handover_->bytes += batch.size();
       handover_->batches.push_back(std::move(batch));
@@ -319,8 +343,10 @@ class Connector : public Napi::ObjectWrap<Connector> {
   std::unique_ptr<ProcSocket> socket_;
   Fd wake_;
   std::thread reader_;
-  bool subscribed_ = false;
+  // LISTENs sent, each to be answered by an IGNORE.
+  unsigned listens_ = 0;
   bool cleanup_registered_ = false;
+  std::atomic<uint64_t> reader_drops_{0};
 
   HandoverRef handover_ = std::make_shared<Handover>();
 };

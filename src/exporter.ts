@@ -10,6 +10,7 @@ import { createRegistries, eachRegistry, type Registries } from './metrics/regis
 import { Dispatcher } from './pipeline/dispatcher.js';
 import type { Listener } from './pipeline/listener.js';
 import { Procfs } from './processes/procfs.js';
+import { Reconciler } from './processes/reconcile.js';
 import { ProcessTable } from './processes/table.js';
 
 export interface ExporterOptions {
@@ -31,7 +32,8 @@ export class Exporter {
   private subscription: Subscription | undefined;
 
   constructor(private readonly options: ExporterOptions) {
-    this.table = new ProcessTable({ procfs: options.procfs });
+    const procfs = options.procfs ?? new Procfs();
+    this.table = new ProcessTable({ procfs });
     const context: GroupContext = {
       table: this.table,
       parents: options.parents,
@@ -42,7 +44,9 @@ export class Exporter {
       socket: () => this.socketState(),
     };
     const groups: MetricGroupInstance[] = METRIC_GROUPS.map((group) => group(context));
-    const listeners: Listener[] = groups.flatMap((group) => (group.listener ? [group.listener] : []));
+    // It takes only lost, start and close: after a loss, it sets the table right from /proc.
+    const reconciler = new Reconciler(this.table, procfs, { logger: options.logger });
+    const listeners: Listener[] = [reconciler, ...groups.flatMap((group) => (group.listener ? [group.listener] : []))];
     this.dispatcher = new Dispatcher(this.table, listeners);
     for (const registry of eachRegistry(this.registries)) {
       for (const group of groups) group.register(registry);
@@ -52,7 +56,7 @@ export class Exporter {
   /** Subscribes to the kernel; resolves once the kernel confirmed it. Throws StartupError. */
   async start(onFailure: (error: Error) => void): Promise<void> {
     const { logger } = this.options;
-    this.subscription = Subscription.open({ receiveBufferBytes: this.options.receiveBufferBytes, onFailure, sink: this.dispatcher });
+    this.subscription = Subscription.open({ receiveBufferBytes: this.options.receiveBufferBytes, onFailure, sink: this.dispatcher, logger });
     // The socket is bound and the request sent: events queue from here on, so the
     // table seeded now misses nothing that happens meanwhile.
     this.table.seed();

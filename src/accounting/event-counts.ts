@@ -12,7 +12,7 @@ export class EventCounts implements Listener {
   readonly events: Record<EventName, number> = Object.fromEntries(EVENT_NAMES.map((name) => [name, 0])) as Record<EventName, number>;
   processForks = 0;
   threadForks = 0;
-  /** Events the kernel sent that never arrived, from gaps in the per-CPU sequence numbers. */
+  /** Events the kernel sent that never arrived (src/kernel/loss.ts). */
   lostEvents = 0;
   invalidDatagrams = 0;
   readonly invalidByReason = new Map<InvalidReason, number>();

@@ -1,6 +1,7 @@
 // Turns the reader's batches into decoded events, and counts what went missing on the way:
 // the decoding and the loss accounting sit beside the reader, where the loss happens.
 import { decodeDatagram, type InvalidReason, type ProcEvent } from './decode.js';
+import { LossAccount } from './loss.js';
 import { forEachRecord } from './records.js';
 import { SequenceTracker } from './sequence.js';
 
@@ -9,26 +10,37 @@ export interface EventSink {
   event(event: ProcEvent): void;
   /** A datagram that is not a proc event from the kernel. */
   invalid(reason: InvalidReason): void;
-  /** `count` events were lost just before the next one (a gap in a CPU's sequence numbers). */
+  /**
+   * `count` more events are known to be lost: a gap in a CPU's sequence numbers (then just
+   * before the next event), or drops read from the kernel's and the reader's counts (loss.ts).
+   */
   lost(count: number): void;
 }
 
 export class BatchDecoder {
   private readonly sequence = new SequenceTracker();
+  private readonly loss: LossAccount;
 
   /**
-   * `ourAck` is the cn_msg.ack of the acknowledgement of this socket's own request
-   * (the request's ack + 1); `acknowledged` receives its err when it arrives.
+   * `isOurs(ack)` tells whether a cn_msg.ack is that of the acknowledgement of one of this
+   * socket's own requests (the request's ack + 1); `acknowledged` receives its err.
    */
   constructor(
     private readonly sink: EventSink,
-    private readonly ourAck = -1,
+    private readonly isOurs: (ack: number) => boolean = () => false,
     private readonly acknowledged: (err: number) => void = () => {},
-  ) {}
+  ) {
+    this.loss = new LossAccount((count) => sink.lost(count));
+  }
 
-  /** Events lost so far, from the sequence gaps seen. */
+  /** Events known to be lost so far. */
   get lost(): number {
-    return this.sequence.lost;
+    return this.loss.lost;
+  }
+
+  /** The kernel's drops on the socket and the reader's own, together, as read now. */
+  dropped(total: number): void {
+    this.loss.dropped(total);
   }
 
   decode(batch: Uint8Array): void {
@@ -46,8 +58,8 @@ export class BatchDecoder {
       const event = decoded.event;
       // Every message takes a sequence number, acknowledgements and unknown types too.
       const gap = this.sequence.observe(event.cpu, event.seq);
-      if (gap > 0) sink.lost(gap);
-      if (event.what === 'ack' && event.ack === this.ourAck) this.acknowledged(event.err);
+      if (gap > 0) this.loss.gap(gap);
+      if (event.what === 'ack' && this.isOurs(event.ack)) this.acknowledged(event.err);
       if (event.what === 'exec' && record.procComm) event.procComm = record.procComm;
       sink.event(event);
     });

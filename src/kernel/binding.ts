@@ -7,11 +7,14 @@ import { StartupError } from '../startup-error.js';
 import { EXEC_PROBE } from './decode.js';
 
 export interface NativeConnector {
-  /** Sends PROC_CN_MCAST_LISTEN with `ack` in cn_msg.ack. Throws an errno error. */
+  /**
+   * Sends PROC_CN_MCAST_LISTEN with `ack` in cn_msg.ack, then makes one event on every CPU
+   * this process may run on. May be called again (a lost acknowledgement). Throws an errno error.
+   */
   subscribe(ack: number): void;
-  /** Sends PROC_CN_MCAST_IGNORE if subscribed; the socket stays open. Throws an errno error. */
+  /** Sends one PROC_CN_MCAST_IGNORE per LISTEN sent; the socket stays open. Throws an errno error. */
   unsubscribe(): void;
-  /** Sends PROC_CN_MCAST_IGNORE if subscribed, stops the reader, closes the socket. */
+  /** Sends one PROC_CN_MCAST_IGNORE per LISTEN sent, stops the reader, closes the socket. */
   close(): void;
   /** The receive buffer the kernel granted (SO_RCVBUF, which Linux reports doubled). */
   receiveBufferBytes(): number;
@@ -19,6 +22,13 @@ export interface NativeConnector {
   bufferForced(): boolean;
   /** The kernel's count of datagrams dropped on this socket (SO_MEMINFO). */
   kernelDrops(): number;
+  /** Datagrams the reader read and dropped at its own bound on what waits for JavaScript. */
+  readerDrops(): number;
+  /**
+   * Makes one event on every CPU this process may run on, so that a loss on each shows as a
+   * sequence gap now; false if no thread could be started for it.
+   */
+  touchEveryCpu(): boolean;
 }
 
 /**
@@ -84,5 +94,7 @@ export function openConnector(receiveBufferBytes: number, onBatch: BatchHandler)
     receiveBufferBytes: () => connector.receiveBufferBytes(),
     bufferForced: () => connector.bufferForced(),
     kernelDrops: () => connector.kernelDrops(),
+    readerDrops: () => connector.readerDrops(),
+    touchEveryCpu: () => connector.touchEveryCpu(),
   };
 }

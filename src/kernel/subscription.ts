@@ -1,6 +1,7 @@
 // Subscribes to the proc connector and hands the reader's batches, decoded, to a sink.
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Logger } from '../log.js';
 import { StartupError } from '../startup-error.js';
 import { BatchDecoder, type EventSink } from './batches.js';
 import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
@@ -10,7 +11,20 @@ export interface SubscribeOptions {
   sink: EventSink;
   /** The reader thread stopped: the subscription is dead. */
   onFailure?: (error: Error) => void;
+  logger?: Logger;
 }
+
+/**
+ * The drop counts are read this often: a loss is counted within this long even when
+ * nothing happens afterwards (a sequence gap shows only at that CPU's next message).
+ */
+const DROPS_EVERY_MS = 500;
+
+/** No acknowledgement this long after a request, and drops since: it may be among them. */
+const ASK_AGAIN_AFTER_MS = 500;
+
+/** Asking again ends this long after the first request: the buffer never stops overflowing. */
+const ASK_AGAIN_FOR_MS = 30_000;
 
 /**
  * A subscription: every datagram the kernel sends reaches `sink`, from the moment the
@@ -20,6 +34,11 @@ export class Subscription {
   private acknowledged = false;
   private closed = false;
   private dropsAtClose = 0;
+  /** The socket's and the reader's drops, as last read. */
+  private drops = 0;
+  private readonly dropsTimer: NodeJS.Timeout;
+  /** The cn_msg.ack of the acknowledgement of each request sent (the request's ack + 1). */
+  private readonly acks: Set<number>;
   /** The receive buffer the kernel granted (SO_RCVBUF, which Linux reports doubled). */
   readonly receiveBufferBytes: number;
   /** Whether SO_RCVBUFFORCE was permitted (CAP_NET_ADMIN). */
@@ -27,10 +46,16 @@ export class Subscription {
 
   private constructor(
     private readonly connector: NativeConnector,
+    private readonly decoder: BatchDecoder,
+    acks: Set<number>,
     private readonly acknowledgement: Promise<number>,
+    private readonly logger: Logger | undefined,
   ) {
+    this.acks = acks;
     this.receiveBufferBytes = connector.receiveBufferBytes();
     this.bufferForced = connector.bufferForced();
+    this.dropsTimer = setInterval(() => this.readDrops(), DROPS_EVERY_MS);
+    this.dropsTimer.unref();
   }
 
   /**
@@ -38,12 +63,11 @@ export class Subscription {
    * The kernel's answer is awaited with `confirmed()`; close() works at any time.
    */
   static open(options: SubscribeOptions): Subscription {
-    // The acknowledgement is broadcast to every listener: a random ack value tells ours.
-    const ack = randomInt(1, 0x7fffffff);
+    const acks = new Set<number>();
     let acknowledged: (err: number) => void = () => {};
     const acknowledgement = new Promise<number>((resolve) => (acknowledged = resolve));
 
-    const decoder = new BatchDecoder(options.sink, ack + 1, acknowledged);
+    const decoder = new BatchDecoder(options.sink, (ack) => acks.has(ack), (err) => acknowledged(err));
     const connector = open(options.receiveBufferBytes, (batch, error) => {
       if (error) {
         options.onFailure?.(new Error(`reading the proc connector failed: ${error.message}`));
@@ -56,9 +80,9 @@ export class Subscription {
         options.onFailure?.(failure instanceof Error ? failure : new Error(String(failure)));
       }
     });
-    const subscription = new Subscription(connector, acknowledgement);
+    const subscription = new Subscription(connector, decoder, acks, acknowledgement, options.logger);
     try {
-      connector.subscribe(ack);
+      subscription.request();
     } catch (error) {
       subscription.close();
       throw explain(error);
@@ -66,26 +90,52 @@ export class Subscription {
     return subscription;
   }
 
-  /** Resolves once the kernel acknowledged this socket's request; else closes and throws StartupError. */
+  /**
+   * Resolves once the kernel acknowledged one of this socket's requests; else closes and
+   * throws StartupError. An acknowledgement is a datagram like any other, and a storm at
+   * start-up can overflow the buffer and drop it: while drops show that may have happened,
+   * the request is sent again (it may be: see SendIgnore in native/addon.cc).
+   */
   async confirmed(timeoutMs = 5000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
-    const outcome = await Promise.race([this.acknowledgement, timeout]);
-    clearTimeout(timer);
-    if (this.closed) throw new StartupError('forkwatch was stopped before the kernel confirmed the subscription');
-    if (outcome === 'timeout') {
-      this.close();
-      if (!procConnectorRegistered()) throw new StartupError(NO_PROC_CONNECTOR);
-      throw new StartupError(
-        `the kernel did not acknowledge the subscription within ${timeoutMs / 1000}s: forkwatch must run in the host's PID and user namespaces ` +
-          '(Kubernetes: hostPID: true and no user namespace; Docker: --pid=host and no --userns)',
-      );
+    const firstAskedAt = Date.now();
+    let askedAt = firstAskedAt;
+    let dropsWhenAsked = this.drops;
+    let asked = 1;
+    for (;;) {
+      const err = await this.acknowledgedWithin(ASK_AGAIN_AFTER_MS);
+      if (this.closed) throw new StartupError('forkwatch was stopped before the kernel confirmed the subscription');
+      if (err !== undefined) {
+        if (err !== 0) {
+          this.close();
+          throw new StartupError(`the kernel refused the subscription with errno ${err}; check that this kernel's proc connector accepts listeners`);
+        }
+        this.acknowledged = true;
+        return;
+      }
+      const drops = this.readDrops();
+      const now = Date.now();
+      if (drops > dropsWhenAsked) {
+        if (now - firstAskedAt >= ASK_AGAIN_FOR_MS) {
+          this.close();
+          throw new StartupError(
+            `no acknowledgement of the subscription in ${ASK_AGAIN_FOR_MS / 1000}s, asked ${asked} times, while the receive buffer kept overflowing ` +
+              `(${drops} messages dropped): raise --netlink.receive-buffer-bytes (forced past net.core.rmem_max with CAP_NET_ADMIN)`,
+          );
+        }
+        this.logger?.info('the kernel\'s acknowledgement may have been dropped with a full receive buffer: asking again', { dropped: drops, asked });
+        this.request();
+        asked++;
+        askedAt = now;
+        dropsWhenAsked = drops;
+      } else if (now - askedAt >= timeoutMs) {
+        this.close();
+        if (!procConnectorRegistered()) throw new StartupError(NO_PROC_CONNECTOR);
+        throw new StartupError(
+          `the kernel did not acknowledge the subscription within ${timeoutMs / 1000}s: forkwatch must run in the host's PID and user namespaces ` +
+            '(Kubernetes: hostPID: true and no user namespace; Docker: --pid=host and no --userns)',
+        );
+      }
     }
-    if (outcome !== 0) {
-      this.close();
-      throw new StartupError(`the kernel refused the subscription with errno ${outcome}; check that this kernel's proc connector accepts listeners`);
-    }
-    this.acknowledged = true;
   }
 
   /** True from the kernel's acknowledgement until close. */
@@ -101,9 +151,45 @@ export class Subscription {
   /** Unsubscribes (PROC_CN_MCAST_IGNORE) and closes the socket. Safe to call twice. */
   close(): void {
     if (this.closed) return;
+    clearInterval(this.dropsTimer);
     this.dropsAtClose = this.connector.kernelDrops();
     this.closed = true;
     this.connector.close();
+  }
+
+  /** Sends PROC_CN_MCAST_LISTEN with an ack value of its own. Throws an errno error. */
+  private request(): void {
+    // The acknowledgement is broadcast to every listener: a random ack value tells ours.
+    const ack = randomInt(1, 0x7fffffff);
+    this.acks.add(ack + 1);
+    this.connector.subscribe(ack);
+  }
+
+  /** The err of an acknowledgement of ours, if one arrives within `ms`. */
+  private async acknowledgedWithin(ms: number): Promise<number | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+    try {
+      return await Promise.race([this.acknowledgement, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Reads the socket's and the reader's drop counts. When they rose, the loss is counted
+   * now (loss.ts), and an event on every CPU this process may run on makes the gaps there
+   * show too, so that a message the kernel numbered but never sent is counted as well.
+   */
+  private readDrops(): number {
+    if (this.closed) return this.drops;
+    const drops = this.connector.kernelDrops() + this.connector.readerDrops();
+    if (drops > this.drops) {
+      this.drops = drops;
+      this.decoder.dropped(drops);
+      this.connector.touchEveryCpu();
+    }
+    return drops;
   }
 }
 

@@ -44,7 +44,7 @@ export const eventMetrics: MetricGroup = ({ now, logger }) => {
 
       new Counter({
         name: 'forkwatch_events_lost_total',
-        help: 'Events the kernel sent to this listener that never arrived, from gaps in the per-CPU sequence numbers.',
+        help: 'Events the kernel sent to this listener that never arrived: the gaps in the per-CPU sequence numbers, or the drops the kernel and the reader counted where those are more (read every 0.5 s).',
         registers,
         collect() {
           this.reset();

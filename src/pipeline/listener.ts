@@ -18,7 +18,7 @@ export type EventHandlers = {
 export interface Listener extends EventHandlers {
   /** Every event, whatever its kind, before the handler of its kind. */
   event?(event: ProcEvent, process: Process | undefined): void;
-  /** `count` events were lost before the next one (a sequence gap). */
+  /** `count` more events are known to be lost (src/kernel/loss.ts): a sequence gap, or drops counted. */
   lost?(count: number): void;
   /** A datagram on the group that is not a proc event from the kernel. */
   invalid?(reason: InvalidReason): void;

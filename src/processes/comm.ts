@@ -13,10 +13,17 @@ const COMM_MAX_BYTES = 15;
 
 /**
  * A name from the contents of /proc/<pid>/comm: without the newline the kernel appends
- * (a name may hold newlines of its own), and at most the 15 bytes a COMM event carries
- * (a kernel worker's file adds its workqueue's name).
+ * (a name may hold newlines of its own), and as commFromProcName.
  */
 export function commFromProcFile(bytes: Uint8Array): string {
   const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
-  return commFromBytes(bytes.subarray(0, Math.min(end, COMM_MAX_BYTES)));
+  return commFromProcName(bytes.subarray(0, end));
+}
+
+/**
+ * A name as /proc shows it (comm without its newline, or stat's second field): at most the
+ * 15 bytes a COMM event carries (a kernel worker's name there adds its workqueue's).
+ */
+export function commFromProcName(bytes: Uint8Array): string {
+  return commFromBytes(bytes.subarray(0, Math.min(bytes.length, COMM_MAX_BYTES)));
 }

@@ -3,7 +3,7 @@
 // event, and the listeners get the process the event concerns from it.
 import type { ExecEvent, ExitEvent, ForkEvent, ProcEvent } from '../kernel/decode.js';
 import { commFromBytes, commFromProcFile } from './comm.js';
-import { Procfs } from './procfs.js';
+import { Procfs, sameStart, type RunningProcess } from './procfs.js';
 
 /** The name counted when a process's name cannot be known (it exited before we asked). */
 export const UNKNOWN_COMM = '__unknown__';
@@ -30,7 +30,21 @@ interface Entry {
   depth: number;
   forks: number;
   parent: number;
+  /** When it started (the fork event's time, or /proc's), to tell a reused pid; undefined if not known yet. */
+  startedNs?: number;
 }
+
+/** What reconcile() changed about one pid. */
+export type Correction =
+  | 'none'
+  /** Gone (or a zombie): its exit was lost. */
+  | 'removed'
+  /** Running, but unknown: its fork was lost. */
+  | 'added'
+  /** Its pid now belongs to a process that started later: the old one's exit and the new one's fork were lost. */
+  | 'replaced'
+  /** Same process, another name: an exec (or rename) was lost, so its chain no longer holds. */
+  | 'renamed';
 
 export interface DeepProcesses {
   /** The deepest fork-without-exec chain alive. */
@@ -41,13 +55,19 @@ export interface DeepProcesses {
 
 export interface ProcessTableOptions {
   procfs?: Procfs;
-  /** Most processes kept (default: pid_max, at most MAX_PROCESSES); the least recently changed goes first. */
+  /**
+   * Most processes kept (default: pid_max, at most MAX_PROCESSES). When full, the least
+   * recently changed entry whose process is gone goes first (see evictOne).
+   */
   maxEntries?: number;
 }
 
 // Live processes have pids below pid_max, so a table that size holds them all; the cap
 // matters where pid_max is large (up to 4M) and lost exit events leave entries behind.
 export const MAX_PROCESSES = 262_144;
+
+/** Entries checked against /proc for each one evicted, before the oldest goes regardless. */
+const EVICTION_CHECKS = 8;
 
 export class ProcessTable {
   private readonly entries = new Map<number, Entry>();
@@ -100,6 +120,71 @@ export class ProcessTable {
     }
   }
 
+  /** Every process id held. */
+  tgids(): number[] {
+    return [...this.entries.keys()];
+  }
+
+  /**
+   * After events were lost, makes the table agree with /proc about `tgid`: `found` is the
+   * process running there now, undefined if none. A process whose fork or exec may have
+   * been lost cannot claim a chain: what is learned here starts at depth 0 (capDepths then
+   * shortens the chains below it).
+   */
+  reconcile(tgid: number, found: RunningProcess | undefined): Correction {
+    const entry = this.entries.get(tgid);
+    if (!found) {
+      if (!entry) return 'none';
+      this.entries.delete(tgid);
+      return 'removed';
+    }
+    const learned: Entry = { tgid, comm: found.comm, depth: 0, forks: 0, parent: found.ppid, startedNs: found.startedNs };
+    if (!entry) {
+      this.set(learned);
+      return 'added';
+    }
+    if (entry.startedNs !== undefined && !sameStart(entry.startedNs, found.startedNs)) {
+      this.set(learned);
+      return 'replaced';
+    }
+    entry.startedNs = found.startedNs;
+    if (entry.comm === found.comm) return 'none';
+    entry.comm = found.comm;
+    if (entry.depth === 0) return 'none'; // a rename with no chain to undo (a kernel worker's name changes with its work)
+    entry.depth = 0;
+    entry.forks = 0;
+    return 'renamed';
+  }
+
+  /**
+   * Shortens every chain that runs through a process in `restarted` (those reconcile()
+   * set to depth 0): a process k forks below one of them is at most k deep. Whether it
+   * was forked before or after what was lost cannot be known, so the shorter count holds.
+   * Returns how many depths it lowered.
+   */
+  capDepths(restarted: ReadonlySet<number>): number {
+    if (restarted.size === 0) return 0;
+    let lowered = 0;
+    for (const entry of this.entries.values()) {
+      // The chain of a process d deep is its first d ancestors, by the parents recorded at
+      // each fork; a gap in the table ends the walk.
+      let ancestor = entry;
+      for (let steps = 1; steps < entry.depth; steps++) {
+        const parent = this.entries.get(ancestor.parent);
+        if (!parent) break;
+        if (restarted.has(parent.tgid)) {
+          if (steps + parent.depth < entry.depth) {
+            entry.depth = steps + parent.depth;
+            lowered++;
+          }
+          break;
+        }
+        ancestor = parent;
+      }
+    }
+    return lowered;
+  }
+
   /** One pass over the table: the deepest chain, and who lives at `threshold` or deeper. */
   deepProcesses(threshold: number): DeepProcesses {
     let maxDepth = 0;
@@ -123,7 +208,7 @@ export class ProcessTable {
       return undefined;
     }
     parent.forks++;
-    this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid });
+    this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid, startedNs: event.timestampNs });
     return parent;
   }
 
@@ -164,15 +249,37 @@ export class ProcessTable {
 
   private set(entry: Entry): Entry {
     this.entries.delete(entry.tgid);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    if (this.entries.size >= this.maxEntries) this.evictOne();
     this.entries.set(entry.tgid, entry);
     return entry;
   }
 
-  /** Re-inserting keeps the Map's order the order of last change, oldest first. */
+  /**
+   * Makes room for one. A full table holds strays (processes whose exit was lost) unless
+   * more processes run than it holds, and a stray must go before a long-lived daemon: the
+   * least recently changed entries are checked against /proc, a stray goes, a running
+   * process moves to the back. After EVICTION_CHECKS running ones, the oldest goes.
+   */
+  private evictOne(): void {
+    for (let checked = 0; checked < EVICTION_CHECKS; checked++) {
+      const oldest = this.entries.values().next().value;
+      if (oldest === undefined) return;
+      if (!this.stillRunning(oldest)) {
+        this.entries.delete(oldest.tgid);
+        return;
+      }
+      this.touch(oldest);
+    }
+    const oldest = this.entries.keys().next().value;
+    if (oldest !== undefined) this.entries.delete(oldest);
+  }
+
+  private stillRunning(entry: Entry): boolean {
+    const found = this.procfs.running(entry.tgid);
+    return found !== undefined && (entry.startedNs === undefined || sameStart(entry.startedNs, found.startedNs));
+  }
+
+  /** Re-inserting puts it last in the Map's order, which eviction follows: least recently changed (or checked) first. */
   private touch(entry: Entry): void {
     this.entries.delete(entry.tgid);
     this.entries.set(entry.tgid, entry);

@@ -1,4 +1,5 @@
 // Fork storms against the real kernel: nothing lost, and every loss accounted for.
+import { availableParallelism } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporter.js';
 import { createExporter } from '../helpers/exporter.js';
@@ -83,4 +84,31 @@ describeKernel('fork storms', () => {
     // The kernel's own count of what it could not deliver is what the sequence gaps say.
     expect(lost).toBe(drops);
   }, 60_000);
+
+  const bursts: [string, string[], string[]][] = [
+    ['', [], []],
+    // forkwatch cannot make an event there: only the drop counts can tell.
+    [' on a CPU that forkwatch may not run on', ['taskset', '-c', '0'], ['taskset', '-c', String(availableParallelism() - 1)]],
+  ];
+  for (const [where, forkwatchPrefix, stormPrefix] of bursts) {
+    it(`counts a burst that overflowed the buffer${where} within 2 s, with nothing forking afterwards`, async () => {
+      if (where !== '') expect(availableParallelism(), 'this test needs two CPUs').toBeGreaterThan(1);
+      forkwatch = await startForkwatch(['--netlink.receive-buffer-bytes', '1MiB'], { prefix: forkwatchPrefix });
+      process.kill(forkwatch.pid, 'SIGSTOP');
+      storm = startStorm(2, 2, stormPrefix);
+      await storm.done;
+      process.kill(forkwatch.pid, 'SIGCONT');
+      const deadline = Date.now() + 2000;
+
+      // Nothing here forks any more: a gap would show only at each CPU's next message.
+      let page = await forkwatch.scrape();
+      while (sampleValue(page, 'forkwatch_events_lost_total') !== sampleValue(page, 'forkwatch_netlink_drops_total') && Date.now() < deadline) {
+        await sleep(50);
+        page = await forkwatch.scrape();
+      }
+
+      expect(sampleValue(page, 'forkwatch_netlink_drops_total')).toBeGreaterThan(1000);
+      expect(sampleValue(page, 'forkwatch_events_lost_total')).toBe(sampleValue(page, 'forkwatch_netlink_drops_total'));
+    }, 60_000);
+  }
 });

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/package.js';
 import type { Containment } from './cgroup.js';
 
 export interface RunningBomb {
@@ -45,7 +45,8 @@ function built(): Buffer {
   if (binary !== undefined) return binary;
   const dir = mkdtempSync(join(tmpdir(), 'forkwatch-bomb-build-'));
   try {
-    execFileSync('cc', ['-O2', '-o', join(dir, 'bomb'), fileURLToPath(new URL('./bomb.c', import.meta.url))], { stdio: 'inherit' });
+    // From the package root, so that the compiled bench (dist-bench/) finds it too.
+    execFileSync('cc', ['-O2', '-o', join(dir, 'bomb'), join(packageRoot, 'test', 'helpers', 'bomb.c')], { stdio: 'inherit' });
     binary = readFileSync(join(dir, 'bomb'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -48,12 +48,8 @@ describeKernel('the native proc connector', () => {
     expect(received).toBe(before);
   });
 
-  it('makes an event on every CPU as it subscribes, so every CPU has a sequence starting point', async () => {
-    const batches: Buffer[] = [];
-    connector = openConnector(1 << 20, (batch) => batch && batches.push(batch));
-    connector.subscribe(34567);
-    await sleep(200);
-
+  /** The CPUs on which this process renamed a thread fw-cpu-start, in `batches`. */
+  function touchedCpus(batches: Buffer[]): number[] {
     const cpus = new Set<number>();
     const sink: EventSink = {
       event: (event) => {
@@ -66,7 +62,29 @@ describeKernel('the native proc connector', () => {
     };
     const decoder = new BatchDecoder(sink);
     for (const batch of batches) decoder.decode(batch);
-    expect([...cpus].sort()).toEqual(Array.from({ length: availableParallelism() }, (_, cpu) => cpu));
+    return [...cpus].sort();
+  }
+
+  it('makes an event on every CPU as it subscribes, so every CPU has a sequence starting point', async () => {
+    const batches: Buffer[] = [];
+    connector = openConnector(1 << 20, (batch) => batch && batches.push(batch));
+    connector.subscribe(34567);
+    await sleep(200);
+
+    expect(touchedCpus(batches)).toEqual(Array.from({ length: availableParallelism() }, (_, cpu) => cpu));
+  });
+
+  it('makes an event on every CPU again when asked, so that a loss on each shows as a gap now', async () => {
+    const batches: Buffer[] = [];
+    connector = openConnector(1 << 20, (batch) => batch && batches.push(batch));
+    connector.subscribe(45678);
+    await sleep(200);
+    batches.length = 0;
+
+    expect(connector.touchEveryCpu()).toBe(true);
+    await sleep(200);
+
+    expect(touchedCpus(batches)).toEqual(Array.from({ length: availableParallelism() }, (_, cpu) => cpu));
   });
 
   it('reports the buffer it was granted and the kernel drop count', () => {
@@ -74,6 +92,7 @@ describeKernel('the native proc connector', () => {
     expect(connector.bufferForced()).toBe(true); // root here: SO_RCVBUFFORCE is permitted
     expect(connector.receiveBufferBytes()).toBe(2 * (4 << 20)); // Linux reports the doubled size
     expect(connector.kernelDrops()).toBe(0);
+    expect(connector.readerDrops()).toBe(0);
   });
 
   it('refuses calls once closed', () => {

@@ -56,7 +56,7 @@ function walk(batches: Buffer | Buffer[], ourAck = 0): Walked {
       invalid: (reason) => walked.invalid.push(reason),
       lost: (count) => walked.lost.push(count),
     },
-    ourAck,
+    (ack) => ack === ourAck,
     (err) => walked.acknowledged.push(err),
   );
   for (const batch of Array.isArray(batches) ? batches : [batches]) decoder.decode(batch);

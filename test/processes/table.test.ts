@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProcessTable, UNKNOWN_COMM } from '../../src/processes/table.js';
-import { commEvent, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
+import { atSecond, commEvent, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
 import { FakeProcfs } from '../helpers/procfs.js';
 
 function tableOver(procfs: FakeProcfs, maxEntries = 100): ProcessTable {
@@ -203,13 +203,40 @@ describe('ProcessTable: maxEntries', () => {
     expect(table.size).toBe(2);
   });
 
-  it('evicts the least recently changed entry first', () => {
-    const table = tableOver(new FakeProcfs({ 1: 'a', 2: 'b' }), 2);
+  it('evicts a process that is gone before older ones still running (a lost exit left it)', () => {
+    const procfs = new FakeProcfs({ 1: 'systemd', 2: 'sshd', 3: 'cron' });
+    const table = tableOver(procfs, 4);
+    table.apply(processFork(3, 40)); // its exit will be lost
+    procfs.names.delete(40);
+
+    table.apply(processFork(3, 41));
+
+    expect(table.tgids().sort((a, b) => a - b)).toEqual([1, 2, 3, 41]);
+  });
+
+  it('evicts a process whose pid now belongs to a later one, as a stray', () => {
+    const procfs = new FakeProcfs({ 1: 'systemd', 2: 'sshd' });
+    const table = tableOver(procfs, 3);
+    table.apply(processFork(2, 30, { timestampNs: atSecond(100) }));
+    procfs.names.set(30, 'other'); // exit and the new fork both lost
+    procfs.starts.set(30, atSecond(500));
+
+    table.apply(processFork(2, 31, { timestampNs: atSecond(600) }));
+
+    expect(table.get(30)).toBeUndefined();
+    expect([table.get(1)?.comm, table.get(2)?.comm]).toEqual(['systemd', 'sshd']);
+  });
+
+  it('evicts the least recently changed entry when every one is still running', () => {
+    const procfs = new FakeProcfs({ 1: 'a', 2: 'b' });
+    const table = tableOver(procfs, 2);
     table.apply(commEvent(1, 1, 'a2')); // 1 is now the most recently changed
+    procfs.names.set(3, 'c');
 
     table.apply(commEvent(3, 3, 'c'));
 
-    expect([table.get(1)?.comm, table.get(2)?.comm, table.get(3)?.comm]).toEqual(['a2', undefined, 'c']);
+    expect(table.size).toBe(2);
+    expect(table.get(3)?.comm).toBe('c');
   });
 
   it('evicts nothing when an entry already held changes', () => {
