@@ -31,9 +31,11 @@ export class Exporter {
   private subscription: Subscription | undefined;
 
   constructor(private readonly options: ExporterOptions) {
-    this.table = new ProcessTable({ procfs: options.procfs });
+    const procfs = options.procfs ?? new Procfs();
+    this.table = new ProcessTable({ procfs });
     const context: GroupContext = {
       table: this.table,
+      procfs,
       parents: options.parents,
       forkbomb: options.forkbomb,
       version: options.version,

@@ -1,10 +1,15 @@
 // A stand-in for /proc: `names` is what /proc/<pid>/comm says now (change it to model an
 // exec or a reused pid), and `reads` lists every pid whose name was read, in order.
-import { Procfs } from '../../src/processes/procfs.js';
+// `statuses` and `threads` stand in for /proc/<pid>/status and /proc/<pid>/task: a process
+// without a status has an unknown user, one without threads only its main thread.
+import { Procfs, type ProcessStatus } from '../../src/processes/procfs.js';
 
 export class FakeProcfs extends Procfs {
   readonly names: Map<number, string>;
   readonly reads: number[] = [];
+  readonly statuses = new Map<number, ProcessStatus>();
+  /** Thread ids other than the process's own. */
+  readonly threads = new Map<number, number[]>();
 
   constructor(
     initial: Record<number, string> = {},
@@ -21,6 +26,14 @@ export class FakeProcfs extends Procfs {
   override comm(pid: number): string | undefined {
     this.reads.push(pid);
     return this.names.get(pid);
+  }
+
+  override status(pid: number): ProcessStatus | undefined {
+    return this.statuses.get(pid);
+  }
+
+  override threadIds(pid: number): number[] {
+    return this.names.has(pid) ? [pid, ...(this.threads.get(pid) ?? [])] : [];
   }
 
   override pidMax(): number {
