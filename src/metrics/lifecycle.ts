@@ -95,10 +95,12 @@ export const lifecycleMetrics: MetricGroup = ({ table, procfs, parents }) => {
 
       new Gauge({
         name: 'forkwatch_pid_max',
-        help: "The kernel's pid_max (NaN where it cannot be read): processes and threads together cannot exceed it.",
+        help: "The kernel's pid_max: processes and threads together cannot exceed it. No sample where it cannot be read.",
         registers,
         collect() {
-          this.set(procfs.pidMax() ?? NaN);
+          const pidMax = procfs.pidMax();
+          if (pidMax === undefined) this.remove();
+          else this.set(pidMax);
         },
       });
     },

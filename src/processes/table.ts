@@ -32,16 +32,17 @@ export interface Process {
   readonly threads?: ReadonlySet<number>;
 }
 
+// Every entry is made with every field, so that V8 gives them all one shape.
 interface Entry {
   tgid: number;
   comm: string;
   depth: number;
   forks: number;
   parent: number;
-  bornNs?: number;
-  euid?: number;
-  previousEuid?: number;
-  threads?: Set<number>;
+  bornNs: number | undefined;
+  euid: number | undefined;
+  previousEuid: number | undefined;
+  threads: Set<number> | undefined;
 }
 
 /** How many processes and threads the table holds. */
@@ -159,6 +160,8 @@ export class ProcessTable {
       parent: parent.tgid,
       bornNs: event.timestampNs,
       euid: parent.euid,
+      previousEuid: undefined,
+      threads: undefined,
     });
     return parent;
   }
@@ -224,7 +227,7 @@ export class ProcessTable {
       this.touch(known);
       return known;
     }
-    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0 });
+    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0, bornNs: undefined, euid: undefined, previousEuid: undefined, threads: undefined });
   }
 
   private set(entry: Entry): Entry {

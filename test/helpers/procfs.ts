@@ -36,7 +36,7 @@ export class FakeProcfs extends Procfs {
     return this.names.has(pid) ? [pid, ...(this.threads.get(pid) ?? [])] : [];
   }
 
-  override pidMax(): number {
+  override pidMax(): number | undefined {
     return this.maxPid;
   }
 }
