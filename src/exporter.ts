@@ -26,7 +26,8 @@ export interface ExporterOptions {
 
 export class Exporter {
   readonly registries: Registries = createRegistries();
-  private readonly table: ProcessTable;
+  /** The live process table, for tests that compare it with /proc. */
+  readonly table: ProcessTable;
   private readonly dispatcher: Dispatcher;
   private subscription: Subscription | undefined;
 

@@ -122,6 +122,11 @@ export class ProcessTable {
     }
   }
 
+  /** Every process in the table. */
+  processes(): IterableIterator<Process> {
+    return this.entries.values();
+  }
+
   /** Processes and threads alive now, as far as the events tell: one pass over the table. */
   taskCounts(): TaskCounts {
     let threads = 0;

@@ -10,6 +10,8 @@
  *   lifecycle ptrace        fork a child, PTRACE_ATTACH to it, detach, kill it
  *   lifecycle hold P T      fork P children with T extra threads each, print their pids on
  *                           one line, and wait for stdin to close; then kill and reap them
+ * Every mode but exec with more to go first lingers LINGER_MS: forkwatch reads a process's
+ * name from /proc as its exec arrives, and a process gone before that counts as __unknown__.
  * Exits 100 or more when something failed, with the reason on stderr. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#define LINGER_MS 200
 
 static void die(const char *what) {
   perror(what);
@@ -65,7 +69,6 @@ static void reap(pid_t pid) {
 }
 
 static int exec_self(long more) {
-  if (more <= 0) return 0;
   char path[PATH_MAX];
   ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
   if (length < 0) die("readlink");
@@ -157,7 +160,9 @@ int main(int argc, char **argv) {
     return 101;
   }
   const char *mode = argv[1];
-  if (strcmp(mode, "exec") == 0 && argc == 3) return exec_self(number(argv[2]));
+  if (strcmp(mode, "exec") == 0 && argc == 3 && number(argv[2]) > 0) return exec_self(number(argv[2]));
+  if (strcmp(mode, "live") != 0) live(LINGER_MS);
+  if (strcmp(mode, "exec") == 0 && argc == 3) return 0;
   if (strcmp(mode, "exit") == 0 && argc == 3) return (int)number(argv[2]);
   if (strcmp(mode, "signal") == 0 && argc == 3) return die_of((int)number(argv[2]));
   if (strcmp(mode, "core") == 0 && argc == 2) {
