@@ -8,8 +8,9 @@
  *   lifecycle setuid UID T  as root, with T extra threads: setuid(0) (root to root), then
  *                           effective UID keeping saved uid 0, then back to 0; exit 0
  *   lifecycle ptrace        fork a child, PTRACE_ATTACH to it, detach, kill it
- *   lifecycle hold P T      fork P children with T extra threads each, print their pids on
- *                           one line, and wait for stdin to close; then kill and reap them
+ *   lifecycle hold P T      fork P children that each start and join T threads, then start T
+ *                           that stay; print the children's pids on one line, and wait for
+ *                           stdin to close; then kill and reap them
  * Every mode but exec with more to go first lingers LINGER_MS: forkwatch reads a process's
  * name from /proc as its exec arrives, and a process gone before that counts as __unknown__.
  * Exits 100 or more when something failed, with the reason on stderr. */
@@ -50,6 +51,8 @@ static void *block(void *unused) {
   for (;;) pause();
   return NULL;
 }
+
+static void *end_at_once(void *unused) { return unused; }
 
 static void start_threads(long count) {
   for (long i = 0; i < count; i++) {
@@ -133,6 +136,10 @@ static int hold(long processes, long threads) {
     children[i] = fork();
     if (children[i] < 0) die("fork");
     if (children[i] == 0) {
+      for (long t = 0; t < threads; t++) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, end_at_once, NULL) != 0 || pthread_join(thread, NULL) != 0) die("a thread that ends");
+      }
       start_threads(threads);
       if (write(ready[1], "", 1) != 1) die("write");
       block(NULL);

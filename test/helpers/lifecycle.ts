@@ -55,7 +55,7 @@ export interface Holder {
   release(): Promise<Ended>;
 }
 
-/** Starts `processes` children with `threads` extra threads each, and resolves once all are running. */
+/** Starts `processes` children, each of which starts and ends `threads` threads and then keeps `threads` more; resolves once all are running. */
 export async function holdAs(name: string, processes: number, threads: number): Promise<Holder> {
   const child: ChildProcessWithoutNullStreams = spawn(copyNamed(name), ['hold', String(processes), String(threads)]);
   let stdout = '';
