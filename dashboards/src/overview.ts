@@ -4,6 +4,7 @@
 // left set cannot hide a bomb.
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as table from '@grafana/grafana-foundation-sdk/table';
 import {
   color,
   COMM,
@@ -22,6 +23,23 @@ const FORKWATCH_TARGETS = 'and on (job, instance) forkwatch_build_info';
 
 /** 0 for each chosen instance: what the fork-bomb panels show where nothing is suspected. */
 const ZERO_PER_INSTANCE = `sum by (instance) (0 * forkwatch_build_info{${INSTANCE}})`;
+
+/**
+ * A table of an instant query's rows: its labels in `columns` order, then the value under
+ * the name `value`, largest first; Prometheus's time column hidden.
+ */
+function rowsByValue(panel: table.PanelBuilder, columns: string[], value: string, rename: Record<string, string> = {}) {
+  return panel
+    .withTransformation({
+      id: 'organize',
+      options: {
+        excludeByName: { Time: true },
+        indexByName: Object.fromEntries([...columns, 'Value'].map((column, index) => [column, index])),
+        renameByName: { ...rename, Value: value },
+      },
+    })
+    .sortBy([new common.TableSortByFieldStateBuilder().displayName(value).desc(true)]);
+}
 
 /**
  * How much a counter grew in the dashboard's time range, exactly, by `by`, where it grew. A
@@ -103,8 +121,8 @@ export function overviewDashboard(): dashboard.Dashboard {
 
     .withRow(panels.row('Who is forking'))
     .withPanel(
-      panels
-        .table({
+      rowsByValue(
+        panels.table({
           title: 'Busiest parents now',
           description:
             'The processes that made the most process forks in the trailing --parents.window (60 s by default), busiest first: the --parents.top (10) of each instance. A process stays here for the window after it exits. Filtered by the Parent command variable.',
@@ -114,16 +132,11 @@ export function overviewDashboard(): dashboard.Dashboard {
           queries: [
             { expr: `max by (instance, pid, comm) (forkwatch_top_parent_forks{${INSTANCE}, ${COMM}})`, instant: true, table: true },
           ],
-        })
-        .withTransformation({
-          id: 'organize',
-          options: {
-            excludeByName: { Time: true },
-            indexByName: { instance: 0, pid: 1, comm: 2, Value: 3 },
-            renameByName: { comm: 'command', Value: 'forks in window' },
-          },
-        })
-        .sortBy([new common.TableSortByFieldStateBuilder().displayName('forks in window').desc(true)]),
+        }),
+        ['instance', 'pid', 'comm'],
+        'forks in window',
+        { comm: 'command' },
+      ),
     )
     .withPanel(
       panels.timeseries({
@@ -270,63 +283,54 @@ export function overviewDashboard(): dashboard.Dashboard {
       }),
     )
     .withPanel(
-      panels
-        .table({
-          title: 'Killing signals',
-          description:
-            'How many processes each signal killed in the dashboard\'s time range. SIGKILL is often the OOM killer or a kill -9; SIGSEGV, SIGBUS and SIGABRT are crashes; SIGTERM an orderly stop. Empty while no process died of a signal.',
-          unit: 'none',
-          width: 6,
-          height: 8,
-          queries: [
-            {
-              expr: grewInRange('forkwatch_exit_signals_total', 'instance, signal'),
-              instant: true,
-              table: true,
-            },
-          ],
-        })
-        .decimals(0)
-        .withTransformation({
-          id: 'organize',
-          options: {
-            excludeByName: { Time: true },
-            indexByName: { instance: 0, signal: 1, Value: 2 },
-            renameByName: { Value: 'processes killed' },
-          },
-        })
-        .sortBy([new common.TableSortByFieldStateBuilder().displayName('processes killed').desc(true)]),
+      rowsByValue(
+        panels
+          .table({
+            title: 'Killing signals',
+            description:
+              'How many processes each signal killed in the dashboard\'s time range. SIGKILL is often the OOM killer or a kill -9; SIGSEGV, SIGBUS and SIGABRT are crashes; SIGTERM an orderly stop. Empty while no process died of a signal.',
+            unit: 'none',
+            width: 6,
+            height: 8,
+            queries: [
+              {
+                expr: grewInRange('forkwatch_exit_signals_total', 'instance, signal'),
+                instant: true,
+                table: true,
+              },
+            ],
+          })
+          .decimals(0),
+        ['instance', 'signal'],
+        'processes killed',
+      ),
     )
     .withPanel(
-      panels
-        .table({
-          title: 'Core dumps, changes to root, ptrace attaches',
-          description:
-            'In the dashboard\'s time range, by command name: core dumps started (a crash by SIGSEGV, SIGABRT and the like, whether or not a core file was written; the CoreDumps alert), processes that became root from another user, and ptrace attaches by the tracer (debuggers, strace, and anything else reading another process). Empty while none happened.',
-          unit: 'none',
-          width: 8,
-          height: 8,
-          queries: [
-            {
-              expr:
-                `label_replace(${grewInRange('forkwatch_coredumps_total', 'instance, comm')}, "event", "core dump", "", "")\n` +
-                `or label_replace(${grewInRange('forkwatch_setuid_root_total', 'instance, comm')}, "event", "became root", "", "")\n` +
-                `or label_replace(${grewInRange('forkwatch_ptrace_attaches_total', 'instance, comm')}, "event", "ptrace attach", "", "")`,
-              instant: true,
-              table: true,
-            },
-          ],
-        })
-        .decimals(0)
-        .withTransformation({
-          id: 'organize',
-          options: {
-            excludeByName: { Time: true },
-            indexByName: { instance: 0, event: 1, comm: 2, Value: 3 },
-            renameByName: { comm: 'command', Value: 'in range' },
-          },
-        })
-        .sortBy([new common.TableSortByFieldStateBuilder().displayName('in range').desc(true)]),
+      rowsByValue(
+        panels
+          .table({
+            title: 'Core dumps, changes to root, ptrace attaches',
+            description:
+              'In the dashboard\'s time range, by command name: core dumps started (a crash by SIGSEGV, SIGABRT and the like, whether or not a core file was written; the CoreDumps alert), processes that became root from another user, and ptrace attaches by the tracer (debuggers, strace, and anything else reading another process). Empty while none happened.',
+            unit: 'none',
+            width: 8,
+            height: 8,
+            queries: [
+              {
+                expr:
+                  `label_replace(${grewInRange('forkwatch_coredumps_total', 'instance, comm')}, "event", "core dump", "", "")\n` +
+                  `or label_replace(${grewInRange('forkwatch_setuid_root_total', 'instance, comm')}, "event", "became root", "", "")\n` +
+                  `or label_replace(${grewInRange('forkwatch_ptrace_attaches_total', 'instance, comm')}, "event", "ptrace attach", "", "")`,
+                instant: true,
+                table: true,
+              },
+            ],
+          })
+          .decimals(0),
+        ['instance', 'event', 'comm'],
+        'in range',
+        { comm: 'command' },
+      ),
     )
     .withPanel(
       panels.heatmap(

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
+import { settle, sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { holdAs, removeCopies, runAs, runAsInBackground } from '../helpers/lifecycle.js';
 import { aliveThroughout, liveTasks, threadsOf, threadsThroughout } from '../helpers/live-tasks.js';
@@ -15,16 +15,6 @@ import { createExporter } from '../helpers/exporter.js';
 import type { Exporter } from '../../src/exporter.js';
 import { uniqueName } from '../helpers/forker.js';
 import { parseSamples, sampleValue } from '../helpers/metrics-text.js';
-
-/** Scrapes until `read` returns `expected` or 5 s pass; returns the last value. */
-async function settle(forkwatch: RunningForkwatch, read: (page: string) => number, expected: number): Promise<number> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const value = read(await forkwatch.scrape());
-    if (value === expected || Date.now() > deadline) return value;
-    await sleep(50);
-  }
-}
 
 const counter =
   (metric: string, labels: Record<string, string>) =>
