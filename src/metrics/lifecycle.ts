@@ -60,7 +60,7 @@ export const lifecycleMetrics: MetricGroup = ({ table, procfs, parents }) => {
       registerCommCounter(
         registry,
         'forkwatch_coredumps_total',
-        `Core dumps started, by the command name of the process that dumps; ${CAPPED}. Whether a core file is written depends on RLIMIT_CORE and kernel.core_pattern.`,
+        `Core dumps started (a process killed by a signal whose default is to dump core), by command name; ${CAPPED}. Counted whether or not a core file is written: RLIMIT_CORE, kernel.core_pattern and the process's dumpability decide that.`,
         lifecycle.coredumps,
       );
 
