@@ -27,7 +27,8 @@ export interface ExporterOptions {
 
 export class Exporter {
   readonly registries: Registries = createRegistries();
-  private readonly table: ProcessTable;
+  /** The live process table, for tests that compare it with /proc. */
+  readonly table: ProcessTable;
   private readonly dispatcher: Dispatcher;
   private subscription: Subscription | undefined;
 
@@ -36,6 +37,7 @@ export class Exporter {
     this.table = new ProcessTable({ procfs });
     const context: GroupContext = {
       table: this.table,
+      procfs,
       parents: options.parents,
       forkbomb: options.forkbomb,
       version: options.version,

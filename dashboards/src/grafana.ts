@@ -3,6 +3,7 @@
 // a data source and a description.
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as heatmap from '@grafana/grafana-foundation-sdk/heatmap';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
@@ -70,6 +71,8 @@ export interface QueryOptions {
   instant?: boolean;
   /** Rows of labels and a value, for table panels. */
   table?: boolean;
+  /** Histogram buckets by `le`, for heatmap panels. */
+  heatmap?: boolean;
 }
 
 export interface Query extends QueryOptions {
@@ -86,6 +89,7 @@ function prometheusQuery(refId: string, query: Query): prometheus.DataqueryBuild
   if (query.instant) builder.instant();
   else builder.range();
   if (query.table) builder.format(prometheus.PromQueryFormat.Table);
+  if (query.heatmap) builder.format(prometheus.PromQueryFormat.Heatmap);
   return builder;
 }
 
@@ -185,6 +189,17 @@ export class Panels {
 
   table(basics: PanelBasics): table.PanelBuilder {
     return this.basics(new table.PanelBuilder(), basics);
+  }
+
+  /** A Prometheus histogram's buckets over time: `unit` counts in a cell, `bucketUnit` the buckets' bounds (the y axis). */
+  heatmap(basics: PanelBasics, bucketUnit: string): heatmap.PanelBuilder {
+    return this.basics(new heatmap.PanelBuilder(), basics)
+      .calculate(false)
+      .yAxis(new heatmap.YAxisConfigBuilder().unit(bucketUnit))
+      .color(new heatmap.HeatmapColorOptionsBuilder().mode(heatmap.HeatmapColorMode.Scheme).scheme('Oranges').scale(heatmap.HeatmapColorScale.Exponential).exponent(0.5))
+      .cellGap(1)
+      .tooltip(new heatmap.HeatmapTooltipBuilder().mode(common.TooltipDisplayMode.Single).yHistogram(true))
+      .showLegend();
   }
 
   private basics<P extends AnyPanelBuilder>(panel: P, basics: PanelBasics): P {

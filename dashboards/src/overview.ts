@@ -1,8 +1,10 @@
-// The forkwatch overview: who is forking, is a fork bomb suspected, and can the numbers be
-// trusted. Each query reads the chosen instances; the panels about who is forking also
-// follow the comm filter. The fork-bomb row does not, so a filter left set cannot hide a bomb.
+// The forkwatch overview: who is forking, is a fork bomb suspected, how processes live and
+// end, and can the numbers be trusted. Each query reads the chosen instances; the panels
+// about who is forking also follow the comm filter. The fork-bomb row does not, so a filter
+// left set cannot hide a bomb.
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as table from '@grafana/grafana-foundation-sdk/table';
 import {
   color,
   COMM,
@@ -28,6 +30,33 @@ const RECORDED = 'Needs forkwatch\'s recording rules (deploy/prometheus/forkwatc
 
 /** 0 for each chosen instance: what the fork-bomb panels show where nothing is suspected. */
 const ZERO_PER_INSTANCE = `sum by (instance) (0 * forkwatch_build_info{${INSTANCE}})`;
+
+/**
+ * A table of an instant query's rows: its labels in `columns` order, then the value under
+ * the name `value`, largest first; Prometheus's time column hidden.
+ */
+function rowsByValue(panel: table.PanelBuilder, columns: string[], value: string, rename: Record<string, string> = {}) {
+  return panel
+    .withTransformation({
+      id: 'organize',
+      options: {
+        excludeByName: { Time: true },
+        indexByName: Object.fromEntries([...columns, 'Value'].map((column, index) => [column, index])),
+        renameByName: { ...rename, Value: value },
+      },
+    })
+    .sortBy([new common.TableSortByFieldStateBuilder().displayName(value).desc(true)]);
+}
+
+/**
+ * How much a counter grew in the dashboard's time range, exactly, by `by`, where it grew. A
+ * series born within the range (a name's first count) counts from 0: increase() would miss
+ * its first sample.
+ */
+function grewInRange(metric: string, by: string): string {
+  const selector = `${metric}{${INSTANCE}}`;
+  return `sum by (${by}) (${selector} - (${selector} offset $__range or 0 * ${selector})) > 0`;
+}
 
 /** A stat of how much a counter grew in the dashboard's time range per instance, coloured from 1. */
 function increaseInRange(panels: Panels, title: string, description: string, metric: string, from1: string) {
@@ -99,8 +128,8 @@ export function overviewDashboard(): dashboard.Dashboard {
 
     .withRow(panels.row('Who is forking'))
     .withPanel(
-      panels
-        .table({
+      rowsByValue(
+        panels.table({
           title: 'Busiest parents now',
           description:
             'The processes that made the most process forks in the trailing --parents.window (60 s by default), busiest first: the --parents.top (10) of each instance. A process stays here for the window after it exits. Filtered by the Parent command variable.',
@@ -110,16 +139,11 @@ export function overviewDashboard(): dashboard.Dashboard {
           queries: [
             { expr: `max by (instance, pid, comm) (forkwatch_top_parent_forks{${INSTANCE}, ${COMM}})`, instant: true, table: true },
           ],
-        })
-        .withTransformation({
-          id: 'organize',
-          options: {
-            excludeByName: { Time: true },
-            indexByName: { instance: 0, pid: 1, comm: 2, Value: 3 },
-            renameByName: { comm: 'command', Value: 'forks in window' },
-          },
-        })
-        .sortBy([new common.TableSortByFieldStateBuilder().displayName('forks in window').desc(true)]),
+        }),
+        ['instance', 'pid', 'comm'],
+        'forks in window',
+        { comm: 'command' },
+      ),
     )
     .withPanel(
       panels.timeseries({
@@ -210,6 +234,168 @@ export function overviewDashboard(): dashboard.Dashboard {
           },
         ],
       }),
+    )
+
+    .withRow(panels.row('Lifecycle'))
+    .withPanel(
+      panels.timeseries({
+        title: 'Exec rate by program (top 10)',
+        description:
+          'Programs started per second (exec), by the command name after the exec, the 10 most started at each moment. A script that runs one short command in a loop shows here first. Names past --parents.max-comms (500) count as __other__; a program that ended before its name could be read, as __unknown__. Not filtered by the Parent command variable.',
+        unit: 'count:execs/s',
+        width: 12,
+        height: 8,
+        queries: [
+          {
+            expr: `topk(10, sum by (instance, comm) (rate(forkwatch_execs_total{${INSTANCE}}[$__rate_interval])))`,
+            legend: '{{comm}} on {{instance}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      panels
+        .timeseries({
+          title: 'Process exits by reason',
+          description:
+            'Processes (not threads) that ended per second: success (exit status 0, green), failure (another status, orange) or signal (killed by a signal, red). A crash loop shows as a steady rate of failure or signal.',
+          unit: 'count:exits/s',
+          width: 12,
+          height: 8,
+          queries: [
+            {
+              expr: `sum by (instance, reason) (rate(forkwatch_exits_total{${INSTANCE}}[$__rate_interval]))`,
+              legend: '{{reason}} on {{instance}}',
+            },
+          ],
+        })
+        .overrideByRegexp('^success .*', [fixedColor(color.ok)])
+        .overrideByRegexp('^failure .*', [fixedColor(color.warn)])
+        .overrideByRegexp('^signal .*', [fixedColor(color.bad)]),
+    )
+    .withPanel(
+      panels.timeseries({
+        title: 'Failing and killed programs (top 10)',
+        description:
+          'Processes that ended with a non-zero status or by a signal, per second, by command name and reason: the programs that crash or fail, busiest first. Not filtered by the Parent command variable.',
+        unit: 'count:exits/s',
+        width: 10,
+        height: 8,
+        queries: [
+          {
+            expr: `topk(10, sum by (instance, comm, reason) (rate(forkwatch_exits_total{${INSTANCE}, reason!="success"}[$__rate_interval])))`,
+            legend: '{{comm}} ({{reason}}) on {{instance}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      rowsByValue(
+        panels
+          .table({
+            title: 'Killing signals',
+            description:
+              'How many processes each signal killed in the dashboard\'s time range. SIGKILL is often the OOM killer or a kill -9; SIGSEGV, SIGBUS and SIGABRT are crashes; SIGTERM an orderly stop. Empty while no process died of a signal.',
+            unit: 'none',
+            width: 6,
+            height: 8,
+            queries: [
+              {
+                expr: grewInRange('forkwatch_exit_signals_total', 'instance, signal'),
+                instant: true,
+                table: true,
+              },
+            ],
+          })
+          .decimals(0),
+        ['instance', 'signal'],
+        'processes killed',
+      ),
+    )
+    .withPanel(
+      rowsByValue(
+        panels
+          .table({
+            title: 'Core dumps, changes to root, ptrace attaches',
+            description:
+              'In the dashboard\'s time range, by command name: core dumps started (a crash by SIGSEGV, SIGABRT and the like, whether or not a core file was written; the CoreDumps alert), processes that became root from another user, and ptrace attaches by the tracer (debuggers, strace, and anything else reading another process). Empty while none happened.',
+            unit: 'none',
+            width: 8,
+            height: 8,
+            queries: [
+              {
+                expr:
+                  `label_replace(${grewInRange('forkwatch_coredumps_total', 'instance, comm')}, "event", "core dump", "", "")\n` +
+                  `or label_replace(${grewInRange('forkwatch_setuid_root_total', 'instance, comm')}, "event", "became root", "", "")\n` +
+                  `or label_replace(${grewInRange('forkwatch_ptrace_attaches_total', 'instance, comm')}, "event", "ptrace attach", "", "")`,
+                instant: true,
+                table: true,
+              },
+            ],
+          })
+          .decimals(0),
+        ['instance', 'event', 'comm'],
+        'in range',
+        { comm: 'command' },
+      ),
+    )
+    .withPanel(
+      panels.heatmap(
+        {
+          title: 'Process lifetimes',
+          description:
+            'How long processes lived, fork to exit, over all chosen instances: each column counts the processes that ended in that interval by lifetime, from 1 ms to an hour (darker: more). Processes that were running when forkwatch started are left out. A flood of short-lived processes (thousands under 10 ms) is a script or probe forking in a loop; compare with the exec and fork rates.',
+          unit: 'short',
+          width: 12,
+          height: 9,
+          queries: [
+            {
+              expr: `sum by (le) (increase(forkwatch_process_lifetime_seconds_bucket{${INSTANCE}}[$__rate_interval]))`,
+              legend: '{{le}}',
+              heatmap: true,
+            },
+          ],
+        },
+        's',
+      ),
+    )
+    .withPanel(
+      panels
+        .stat({
+          title: 'PIDs in use',
+          description:
+            'Live processes and threads as a share of the kernel\'s pid_max, on each instance: orange from 50%, red from 80%, where the NodePidsNearLimit alert fires. When none is left, new processes and threads fail to start.',
+          unit: 'percentunit',
+          width: 4,
+          height: 9,
+          queries: [
+            {
+              expr: `max by (instance) ((forkwatch_processes{${INSTANCE}} + forkwatch_threads{${INSTANCE}}) / forkwatch_pid_max{${INSTANCE}})`,
+              legend: '{{instance}}',
+              instant: true,
+            },
+          ],
+        })
+        .thresholds(thresholds(color.ok, [0.5, color.warn], [0.8, color.bad])),
+    )
+    .withPanel(
+      panels
+        .timeseries({
+          title: 'Live processes and threads against pid_max',
+          description:
+            'Live processes and their other threads on each instance, from forkwatch\'s process table, and the kernel\'s pid_max (dashed red): processes and threads together cannot exceed it. A steady climb is a leak.',
+          unit: 'short',
+          width: 8,
+          height: 9,
+          queries: [
+            { expr: `max by (instance) (forkwatch_processes{${INSTANCE}})`, legend: 'processes on {{instance}}' },
+            { expr: `max by (instance) (forkwatch_threads{${INSTANCE}})`, legend: 'threads on {{instance}}' },
+            { expr: `max by (instance) (forkwatch_pid_max{${INSTANCE}})`, legend: 'pid_max on {{instance}}' },
+          ],
+        })
+        .overrideByQuery('A', [fixedColor('blue')])
+        .overrideByQuery('B', [fixedColor('purple')])
+        .overrideByQuery('C', [fixedColor(color.bad), { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
     )
 
     .withRow(panels.row('Can these numbers be trusted?'))

@@ -124,6 +124,66 @@ local busiestParents =
         ],
       },
 
+      // What the processes' lives say: PIDs running out, crashes.
+      {
+        name: 'forkwatch-lifecycle',
+        rules: [
+          // Every process and every thread takes a PID below kernel.pid_max; when none is
+          // left, fork() and pthread_create() fail with EAGAIN everywhere on the node. The
+          // threshold leaves time to act on a slow leak; a fork bomb gets there in seconds,
+          // and ForkBombSuspected says so first. The wait skips a passing burst.
+          // forkwatch_pid_max has no sample where forkwatch cannot read it: no alert then.
+          {
+            alert: 'NodePidsNearLimit',
+            expr: '(forkwatch_processes + forkwatch_threads) / forkwatch_pid_max > %(nodePidsNearLimitRatio)s' % $._config,
+            'for': $._config.nodePidsNearLimitFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A node is running out of process IDs.',
+              description: text.oneLine(|||
+                {{ $labels.instance }} has {{ $value | humanizePercentage }} of its process IDs
+                in use:
+                %(processes)s
+                processes and
+                %(threads)s
+                other threads against a pid_max of
+                %(pidMax)s.
+                Once they run out, new processes and threads fail to start.
+              ||| % {
+                processes: valueOnInstance('forkwatch_processes{job=%q,instance=%q}'),
+                threads: valueOnInstance('forkwatch_threads{job=%q,instance=%q}'),
+                pidMax: onInstance('forkwatch_pid_max{job=%q,instance=%q}') + '{{ . | first | value }}{{ else }}unknown{{ end }}',
+              }),
+            },
+          },
+          // Information, not a page: a crash is often handled (a restart) but should be
+          // known. A new command name starts its series at 1, which increase() cannot see,
+          // hence the second half. Summed by job, instance and comm, so a restart of
+          // forkwatch (which changes its pod label) is not mistaken for new crashes. Where
+          // Prometheus's data begins, every name with dumps since forkwatch started looks
+          // new, for the window.
+          {
+            alert: 'CoreDumps',
+            expr: |||
+              sum by (job, instance, comm) (increase(forkwatch_coredumps_total[%(coreDumpsWindow)s])) > 0
+                or
+              sum by (job, instance, comm) (forkwatch_coredumps_total unless forkwatch_coredumps_total offset %(coreDumpsWindow)s) > 0
+            ||| % $._config,
+            'for': '0s',
+            labels: { severity: 'info' },
+            annotations: {
+              summary: 'Processes are crashing with core dumps.',
+              description: text.oneLine(|||
+                Processes named "{{ $labels.comm }}" on {{ $labels.instance }} started about
+                {{ printf "%%.0f" $value }} core dumps in the last %(window)s: they died of a
+                signal such as SIGSEGV or SIGABRT. Whether a core file was written depends on
+                RLIMIT_CORE and kernel.core_pattern.
+              ||| % { window: text.duration($._config.coreDumpsWindow) }),
+            },
+          },
+        ],
+      },
+
       // forkwatch itself: when these fire, the node is partly or wholly blind to fork bombs.
       {
         name: 'forkwatch-exporter',

@@ -37,6 +37,14 @@
     targetDownFor: '5m',
     jobAbsentFor: '10m',
 
+    // NodePidsNearLimit: processes and threads above this share of pid_max, for this long.
+    // 80% leaves time to act on a slow leak; the minute skips a passing burst.
+    nodePidsNearLimitRatio: 0.8,
+    nodePidsNearLimitFor: '1m',
+
+    // CoreDumps fires while this window holds a core dump.
+    coreDumpsWindow: '5m',
+
     // Every alert's runbook_url is this, '#', and its name in lower case: the anchor of
     // its section in docs/runbooks.md. Point it at your own copy (a wiki, a fork) to
     // change the links.

@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Listener } from '../pipeline/listener.js';
+import type { Procfs } from '../processes/procfs.js';
 import type { ProcessTable } from '../processes/table.js';
 import type { ForkBombOptions } from '../detect/forkbomb.js';
 
@@ -27,6 +28,8 @@ export interface SocketState {
 /** What a group may use. */
 export interface GroupContext {
   table: ProcessTable;
+  /** /proc, for what a group reads at scrape time. */
+  procfs: Procfs;
   parents: ParentsSettings;
   forkbomb: Omit<ForkBombOptions, 'maxComms' | 'now'>;
   version: string;

@@ -4,7 +4,8 @@ import { buildInfoMetrics } from './build-info.js';
 import { eventMetrics } from './events.js';
 import { forkBombMetrics } from './forkbomb.js';
 import type { MetricGroup } from './group.js';
+import { lifecycleMetrics } from './lifecycle.js';
 import { netlinkMetrics } from './netlink.js';
 import { parentMetrics } from './parents.js';
 
-export const METRIC_GROUPS: readonly MetricGroup[] = [eventMetrics, netlinkMetrics, parentMetrics, forkBombMetrics, buildInfoMetrics];
+export const METRIC_GROUPS: readonly MetricGroup[] = [eventMetrics, netlinkMetrics, parentMetrics, forkBombMetrics, lifecycleMetrics, buildInfoMetrics];

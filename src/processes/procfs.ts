@@ -32,6 +32,16 @@ export function sameStart(aNs: number, bNs: number): boolean {
   return Math.abs(aNs - bNs) <= SAME_START_NS;
 }
 
+export interface ProcessStatus {
+  /** The second number of the Uid: line. */
+  effectiveUid: number | undefined;
+  /**
+   * Its main thread has ended (state Z or X): a zombie waiting for its parent, or threads
+   * living on after the main one. The kernel sent its exit event already.
+   */
+  exited: boolean;
+}
+
 export class Procfs {
   private bootOffset = { ns: 0, readAtNs: -Infinity };
 
@@ -43,9 +53,7 @@ export class Procfs {
 
   /** Every process id listed now. */
   pids(): number[] {
-    return readdirSync(this.root)
-      .filter((name) => /^[0-9]+$/.test(name))
-      .map(Number);
+    return numberedEntries(this.root);
   }
 
   /** The current name of process `pid`, or undefined if it is gone. */
@@ -71,6 +79,28 @@ export class Procfs {
     const parsed = parseStat(stat);
     if (!parsed || parsed.state === 'Z' || parsed.state === 'X') return undefined;
     return { comm: parsed.comm, ppid: parsed.ppid, startedNs: parsed.startTicks * NS_PER_TICK - this.bootOffsetNs() };
+  }
+
+  /** What /proc/<pid>/status says of process `pid`, or undefined if it is gone. */
+  status(pid: number): ProcessStatus | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.root, String(pid), 'status'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const state = /^State:\s+(\S)/m.exec(text)?.[1];
+    const euid = /^Uid:\s+\d+\s+(\d+)/m.exec(text)?.[1];
+    return { effectiveUid: euid === undefined ? undefined : Number(euid), exited: state === 'Z' || state === 'X' };
+  }
+
+  /** The ids of the threads of process `pid`, its own included; empty if it is gone. */
+  threadIds(pid: number): number[] {
+    try {
+      return numberedEntries(join(this.root, String(pid), 'task'));
+    } catch {
+      return [];
+    }
   }
 
   /** The kernel's pid_max, or undefined where it cannot be read. */
@@ -111,4 +141,11 @@ export function parseStat(bytes: Uint8Array): { comm: string; state: string; ppi
   const startTicks = Number(fields[22 - 3]);
   if (state === undefined || !Number.isInteger(ppid) || !Number.isInteger(startTicks)) return undefined;
   return { comm: commFromProcName(bytes.subarray(open + 1, close)), state, ppid, startTicks };
+}
+
+/** The entries of a /proc directory named by a number (pids, thread ids). */
+function numberedEntries(dir: string): number[] {
+  return readdirSync(dir)
+    .filter((name) => /^[0-9]+$/.test(name))
+    .map(Number);
 }

@@ -1,7 +1,7 @@
 // The live process table: what forkwatch knows of each process, kept from the events.
 // It is the pipeline's first stage: every event updates it before any listener sees the
 // event, and the listeners get the process the event concerns from it.
-import type { ExecEvent, ExitEvent, ForkEvent, ProcEvent } from '../kernel/decode.js';
+import type { ExecEvent, ExitEvent, ForkEvent, ProcEvent, UidEvent } from '../kernel/decode.js';
 import { commFromBytes, commFromProcFile } from './comm.js';
 import { Procfs, sameStart, type RunningProcess } from './procfs.js';
 
@@ -22,8 +22,17 @@ export interface Process {
   readonly forks: number;
   /** The process that forked it (0 when not known). */
   readonly parent: number;
+  /** When it was forked (the kernel's monotonic clock, ns); undefined if it was already there when first seen. */
+  readonly bornNs?: number;
+  /** Its effective user id: read from /proc when first seen, its parent's after a fork, the kernel's after a change of user. */
+  readonly euid?: number;
+  /** Its effective user id before its last change of user (UID event); undefined before the first. */
+  readonly previousEuid?: number;
+  /** The ids of its live threads other than the main one; undefined when it has none. */
+  readonly threads?: ReadonlySet<number>;
 }
 
+// Every entry is made with every field, so that V8 gives them all one shape.
 interface Entry {
   tgid: number;
   comm: string;
@@ -32,6 +41,18 @@ interface Entry {
   parent: number;
   /** When it started (the fork event's time, or /proc's), to tell a reused pid; undefined if not known yet. */
   startedNs?: number;
+  bornNs: number | undefined;
+  euid: number | undefined;
+  previousEuid: number | undefined;
+  threads: Set<number> | undefined;
+}
+
+/** How many processes and threads the table holds. */
+export interface TaskCounts {
+  /** Live processes (thread-group leaders). */
+  processes: number;
+  /** Their live threads other than the main ones. */
+  threads: number;
 }
 
 /** What reconcile() changed about one pid. */
@@ -110,6 +131,7 @@ export class ProcessTable {
       case 'exit':
         return this.exited(event);
       case 'uid':
+        return this.userChanged(event);
       case 'gid':
       case 'sid':
       case 'ptrace':
@@ -138,13 +160,12 @@ export class ProcessTable {
       this.entries.delete(tgid);
       return 'removed';
     }
-    const learned: Entry = { tgid, comm: found.comm, depth: 0, forks: 0, parent: found.ppid, startedNs: found.startedNs };
     if (!entry) {
-      this.set(learned);
+      this.learnFound(tgid, found);
       return 'added';
     }
     if (entry.startedNs !== undefined && !sameStart(entry.startedNs, found.startedNs)) {
-      this.set(learned);
+      this.learnFound(tgid, found);
       return 'replaced';
     }
     entry.startedNs = found.startedNs;
@@ -185,6 +206,18 @@ export class ProcessTable {
     return lowered;
   }
 
+  /** Every process in the table. */
+  processes(): IterableIterator<Process> {
+    return this.entries.values();
+  }
+
+  /** Processes and threads alive now, as far as the events tell: one pass over the table. */
+  taskCounts(): TaskCounts {
+    let threads = 0;
+    for (const entry of this.entries.values()) threads += entry.threads?.size ?? 0;
+    return { processes: this.entries.size, threads };
+  }
+
   /** One pass over the table: the deepest chain, and who lives at `threshold` or deeper. */
   deepProcesses(threshold: number): DeepProcesses {
     let maxDepth = 0;
@@ -201,15 +234,32 @@ export class ProcessTable {
    * names the creator's parent, not the creator: it concerns the thread's own process.
    */
   private forked(event: ForkEvent): Process | undefined {
-    if (event.childPid !== event.childTgid) return this.entries.get(event.childTgid);
+    if (event.childPid !== event.childTgid) return this.threadStarted(event.childTgid, event.childPid);
     const parent = this.entries.get(event.parentTgid) ?? this.learn(event.parentTgid);
     if (!parent) {
       this.entries.delete(event.childTgid); // a reused pid: nothing known of it applies
       return undefined;
     }
     parent.forks++;
-    this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid, startedNs: event.timestampNs });
+    this.set({
+      tgid: event.childTgid,
+      comm: parent.comm,
+      depth: parent.depth + 1,
+      forks: 0,
+      parent: parent.tgid,
+      startedNs: event.timestampNs,
+      bornNs: event.timestampNs,
+      euid: parent.euid,
+      previousEuid: undefined,
+      threads: undefined,
+    });
     return parent;
+  }
+
+  private threadStarted(tgid: number, tid: number): Entry | undefined {
+    const entry = this.entries.get(tgid);
+    if (entry) (entry.threads ??= new Set()).add(tid);
+    return entry;
   }
 
   /** An exec starts a new chain under the new name, read by the reader on arrival if it could. */
@@ -221,19 +271,50 @@ export class ProcessTable {
     if (comm === undefined) entry.comm = UNKNOWN_COMM;
     entry.depth = 0;
     entry.forks = 0;
+    // An exec leaves one thread: the kernel ended the others (their exits came first).
+    entry.threads = undefined;
     return entry;
   }
 
   private exited(event: ExitEvent): Process | undefined {
     const entry = this.entries.get(event.tgid);
     if (event.pid === event.tgid) this.entries.delete(event.tgid);
+    else entry?.threads?.delete(event.pid);
     return entry;
   }
 
-  /** Learns a process from /proc; undefined if it is gone. */
+  /** Keeps the effective user it had, so that listeners can tell who it was before. */
+  private userChanged(event: UidEvent): Entry | undefined {
+    const entry = this.entries.get(event.tgid);
+    if (entry) {
+      entry.previousEuid = entry.euid;
+      entry.euid = event.effective;
+    }
+    return entry;
+  }
+
+  /** Learns a process reconcile() found running: it starts a chain, as at seeding. */
+  private learnFound(tgid: number, found: RunningProcess): void {
+    this.entries.delete(tgid);
+    const entry = this.learn(tgid) ?? this.named(tgid, found.comm);
+    entry.parent = found.ppid;
+    entry.startedNs = found.startedNs;
+  }
+
+  /**
+   * Learns a process from /proc; undefined if it is gone, or if its main thread has ended
+   * (it would have left the table at its exit event).
+   */
   private learn(tgid: number): Entry | undefined {
+    const status = this.procfs.status(tgid);
+    if (status?.exited) return undefined;
     const comm = this.procfs.comm(tgid);
-    return comm === undefined ? undefined : this.named(tgid, comm);
+    if (comm === undefined) return undefined;
+    const entry = this.named(tgid, comm);
+    entry.euid = status?.effectiveUid;
+    const others = this.procfs.threadIds(tgid).filter((tid) => tid !== tgid);
+    entry.threads = others.length > 0 ? new Set(others) : undefined;
+    return entry;
   }
 
   /** Gives `tgid` a fresh name, keeping what else is known of it. */
@@ -244,7 +325,7 @@ export class ProcessTable {
       this.touch(known);
       return known;
     }
-    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0 });
+    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0, bornNs: undefined, euid: undefined, previousEuid: undefined, threads: undefined });
   }
 
   private set(entry: Entry): Entry {

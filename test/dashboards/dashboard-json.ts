@@ -89,12 +89,13 @@ export function grafanaRegexEscape(value: string): string {
 const NOT_METRICS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
 
 /**
- * The metric names a PromQL expression selects: identifiers left once strings, label
- * matchers, ranges and label lists are gone, that are neither functions nor keywords.
+ * The metric names a PromQL expression selects: identifiers left once strings, variables,
+ * label matchers, ranges and label lists are gone, that are neither functions nor keywords.
  */
 export function metricNames(expr: string): string[] {
   const bare = expr
     .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+    .replace(REFERENCE, '') // a variable, such as the duration after offset
     .replace(/\{[^}]*\}/g, '')
     .replace(/\[[^\]]*\]/g, '')
     .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');

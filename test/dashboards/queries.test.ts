@@ -10,6 +10,7 @@ import { DASHBOARDS_DIR } from '../../dashboards/src/dashboards.js';
 import { RULES_FILE } from '../../scripts/generate-rules.js';
 import { packageRoot } from '../../src/package.js';
 import { forkAs, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
+import { removeCopies, runAs } from '../helpers/lifecycle.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
@@ -40,6 +41,10 @@ const THREADS = 10;
 /** Scrapes after the last fork before the queries run: rate() needs two samples in its window. */
 const SCRAPES = 3;
 const name = uniqueName('fw-dash-');
+/** Programs of the lifecycle row: one crashes, one changes to root, one traces. */
+const crasher = uniqueName('fw-dash-segv-');
+const rooted = uniqueName('fw-dash-root-');
+const tracer = uniqueName('fw-dash-trace-');
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -67,6 +72,13 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
     await waitFor('Prometheus scrapes forkwatch', async () => (await prometheus.query(`up{instance="${target}"} == 1`)).length > 0);
 
     threadsAs(uniqueName('fw-dash-t-'), THREADS);
+    // The lifecycle row: exits of every reason, deaths by two signals (SIGSEGV also starts
+    // a core dump), a change to root and a ptrace attach.
+    runAs(uniqueName('fw-dash-exit-'), ['exit', '3']);
+    runAs(uniqueName('fw-dash-kill-'), ['signal', '9']);
+    runAs(crasher, ['signal', '11']);
+    runAs(rooted, ['setuid', '65534', '0']);
+    runAs(tracer, ['ptrace']);
     forkAs(name, FORKS);
     // The named process's series appears with the first scrape after its forks.
     await waitFor(
@@ -84,6 +96,7 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
     await prometheus?.stop();
     await forkwatch?.stop();
     removeForkers();
+    removeCopies();
   });
 
   /** The variables as Grafana substitutes them: instance and comm as selected multi-values. */
@@ -138,6 +151,15 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
       expect(rows[0]!.metric.pid).toMatch(/^[1-9][0-9]*$/);
       expect(Number(rows[0]!.value[1])).toBe(FORKS);
     });
+  });
+
+  it('lists the deaths, the core dump, the change to root and the ptrace attach of the test programs', async () => {
+    const [, signals] = queries.find(([title]) => title.startsWith('Killing signals'))!;
+    const killed = (await run(signals, '.*')).map((row) => row.metric.signal);
+    expect(killed).toEqual(expect.arrayContaining(['SIGKILL', 'SIGSEGV']));
+    const [, events] = queries.find(([title]) => title.startsWith('Core dumps, changes to root'))!;
+    const rows = (await run(events, '.*')).map((row) => `${row.metric.event}: ${row.metric.comm}`);
+    expect(rows).toEqual(expect.arrayContaining([`core dump: ${crasher}`, `became root: ${rooted}`, `ptrace attach: ${tracer}`]));
   });
 
   describe('with comm = All (.*)', () => {

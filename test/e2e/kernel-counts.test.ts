@@ -4,20 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { forkAs, forkerDir, forkRenamed, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
-import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
+import { settle, sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { parseSamples, sampleValue } from '../helpers/metrics-text.js';
 import { quietReading } from '../helpers/quiet.js';
-
-/** Scrapes until `read` returns `expected` or the deadline passes; returns the last value. */
-async function settle(forkwatch: RunningForkwatch, read: (page: string) => number, expected: number): Promise<number> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const value = read(await forkwatch.scrape());
-    if (value === expected || Date.now() > deadline) return value;
-    await sleep(50);
-  }
-}
 
 describeKernel('counting forks from the kernel', () => {
   let forkwatch: RunningForkwatch;

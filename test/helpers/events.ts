@@ -1,6 +1,6 @@
 // Decoded proc events as plain objects, so accounting and attribution tests read as field
 // lists. Header fields the test does not name take harmless defaults (cpu 0, seq 0, time 0).
-import type { CommEvent, EventHeader, ExecEvent, ExitEvent, ForkEvent } from '../../src/kernel/decode.js';
+import type { CommEvent, CoredumpEvent, EventHeader, ExecEvent, ExitEvent, ForkEvent, PtraceEvent, UidEvent } from '../../src/kernel/decode.js';
 
 export type Header = Partial<EventHeader>;
 
@@ -35,6 +35,21 @@ export function commEvent(pid: number, tgid: number, name: string | Uint8Array, 
   return { what: 'comm', ...header(at), pid, tgid, comm };
 }
 
-export function exitEvent(pid: number, tgid: number, at: Header = {}): ExitEvent {
-  return { what: 'exit', ...header(at), pid, tgid, exitCode: 0, exitSignal: 17, parentPid: 1, parentTgid: 1 };
+/** The end of thread `pid` of process `tgid`; `status` is the wait(2) status (exit(3) is 768). */
+export function exitEvent(pid: number, tgid: number, at: Header = {}, status = 0): ExitEvent {
+  return { what: 'exit', ...header(at), pid, tgid, exitCode: status, exitSignal: pid === tgid ? 17 : -1, parentPid: 1, parentTgid: 1 };
+}
+
+/** Thread `pid` of process `tgid` changed its effective user to `effective`. */
+export function uidEvent(pid: number, tgid: number, effective: number, real = 0, at: Header = {}): UidEvent {
+  return { what: 'uid', ...header(at), pid, tgid, real, effective };
+}
+
+/** `tracerTgid` attached to process `tgid`; a tracer of 0 is a detach, as the kernel sends it. */
+export function ptraceEvent(tgid: number, tracerTgid: number, at: Header = {}): PtraceEvent {
+  return { what: 'ptrace', ...header(at), pid: tgid, tgid, tracerPid: tracerTgid, tracerTgid };
+}
+
+export function coredumpEvent(tgid: number, at: Header = {}): CoredumpEvent {
+  return { what: 'coredump', ...header(at), pid: tgid, tgid, parentPid: 1, parentTgid: 1 };
 }

@@ -121,3 +121,13 @@ function terminate(child: ChildProcess): void {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Scrapes until `read` returns `expected` or 5 s pass; returns the last value read. */
+export async function settle(forkwatch: RunningForkwatch, read: (page: string) => number, expected: number): Promise<number> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const value = read(await forkwatch.scrape());
+    if (value === expected || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}

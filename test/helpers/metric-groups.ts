@@ -11,9 +11,11 @@ export function forkwatchMetricNames(): string[] {
   const options = exporterOptions(defaultOptions(), 'test', createLogger('error', 'json'));
   const registry = new Registry();
   for (const group of METRIC_GROUPS) {
+    const procfs = new FakeProcfs();
     group({
       ...options,
-      table: new ProcessTable({ procfs: new FakeProcfs() }),
+      table: new ProcessTable({ procfs }),
+      procfs,
       now: () => 0,
       socket: () => ({ subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 }),
     }).register(registry);

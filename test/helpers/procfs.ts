@@ -1,14 +1,19 @@
 // A stand-in for /proc: `names` is what /proc/<pid>/comm says now (change it to model an
 // exec or a reused pid), and `reads` lists every pid whose name was read, in order. A pid
 // in `names` is running; `starts` and `parents` give its start time (default 0, the time
-// the test events carry by default) and parent (default 1).
-import { Procfs, type RunningProcess } from '../../src/processes/procfs.js';
+// the test events carry by default) and parent (default 1). `statuses` and `threads` stand
+// in for /proc/<pid>/status and /proc/<pid>/task: a process without a status has an
+// unknown user, one without threads only its main thread.
+import { Procfs, type ProcessStatus, type RunningProcess } from '../../src/processes/procfs.js';
 
 export class FakeProcfs extends Procfs {
   readonly names: Map<number, string>;
   readonly reads: number[] = [];
   readonly starts = new Map<number, number>();
   readonly parents = new Map<number, number>();
+  readonly statuses = new Map<number, ProcessStatus>();
+  /** Thread ids other than the process's own. */
+  readonly threads = new Map<number, number[]>();
 
   constructor(
     initial: Record<number, string> = {},
@@ -33,7 +38,15 @@ export class FakeProcfs extends Procfs {
     return { comm, ppid: this.parents.get(pid) ?? 1, startedNs: this.starts.get(pid) ?? 0 };
   }
 
-  override pidMax(): number {
+  override status(pid: number): ProcessStatus | undefined {
+    return this.statuses.get(pid);
+  }
+
+  override threadIds(pid: number): number[] {
+    return this.names.has(pid) ? [pid, ...(this.threads.get(pid) ?? [])] : [];
+  }
+
+  override pidMax(): number | undefined {
     return this.maxPid;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProcessTable, UNKNOWN_COMM } from '../../src/processes/table.js';
-import { atSecond, commEvent, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
+import { atSecond, commEvent, execEvent, exitEvent, processFork, threadFork, uidEvent } from '../helpers/events.js';
 import { FakeProcfs } from '../helpers/procfs.js';
 
 function tableOver(procfs: FakeProcfs, maxEntries = 100): ProcessTable {
@@ -268,5 +268,88 @@ describe('ProcessTable: fork-without-exec chain depth', () => {
     table.apply(processFork(50, 51)); // make: depth 1
 
     expect(table.deepProcesses(3)).toEqual({ maxDepth: 4, byComm: new Map([['bomb', 2]]) });
+  });
+});
+
+describe('ProcessTable: what lifecycle metrics need', () => {
+  it('learns the effective user and the threads of each process at seed, and skips those whose main thread has ended', () => {
+    const procfs = new FakeProcfs({ 1: 'systemd', 100: 'java', 200: 'zombie' });
+    procfs.statuses.set(1, { effectiveUid: 0, exited: false });
+    procfs.statuses.set(100, { effectiveUid: 1000, exited: false });
+    procfs.statuses.set(200, { effectiveUid: 0, exited: true });
+    procfs.threads.set(100, [101, 102]);
+    const table = new ProcessTable({ procfs });
+
+    table.seed();
+
+    expect(table.get(1)).toMatchObject({ euid: 0, threads: undefined, bornNs: undefined });
+    expect(table.get(100)).toMatchObject({ euid: 1000, threads: new Set([101, 102]) });
+    expect(table.get(200)).toBeUndefined();
+    expect(table.taskCounts()).toEqual({ processes: 2, threads: 2 });
+  });
+
+  it('gives a forked child its birth time and its parent\'s user, and no threads', () => {
+    const procfs = new FakeProcfs({ 100: 'bash' });
+    procfs.statuses.set(100, { effectiveUid: 1000, exited: false });
+    procfs.threads.set(100, [101]);
+    const table = tableOver(procfs);
+
+    table.apply(processFork(100, 200, { timestampNs: atSecond(42) }));
+
+    expect(table.get(200)).toMatchObject({ bornNs: atSecond(42), euid: 1000, threads: undefined });
+    expect(table.get(100)?.bornNs).toBeUndefined();
+  });
+
+  it('counts threads as they start and end, once each, whatever the order of seed and events', () => {
+    const procfs = new FakeProcfs({ 100: 'java' });
+    procfs.threads.set(100, [101]); // 101 started after the subscription, before the seed
+    const table = tableOver(procfs);
+
+    table.apply(threadFork(1, 100, 101)); // its fork event arrives after the seed
+    table.apply(threadFork(1, 100, 102));
+    table.apply(threadFork(1, 100, 103));
+    table.apply(exitEvent(102, 100));
+    table.apply(exitEvent(999, 100)); // a thread that ended before the seed
+
+    expect(table.get(100)?.threads).toEqual(new Set([101, 103]));
+    expect(table.taskCounts()).toEqual({ processes: 1, threads: 2 });
+  });
+
+  it('drops the threads with their process, and after an exec, which leaves one thread', () => {
+    const procfs = new FakeProcfs({ 100: 'java', 200: 'node' });
+    procfs.threads.set(100, [101, 102]);
+    procfs.threads.set(200, [201]);
+    const table = tableOver(procfs);
+
+    table.apply(exitEvent(100, 100));
+    table.apply(execEvent(200));
+
+    expect(table.taskCounts()).toEqual({ processes: 1, threads: 0 });
+  });
+
+  it('keeps the birth time across an exec', () => {
+    const table = tableOver(new FakeProcfs({ 100: 'bash' }));
+    table.apply(processFork(100, 200, { timestampNs: atSecond(7) }));
+
+    table.apply(execEvent(200));
+
+    expect(table.get(200)?.bornNs).toBe(atSecond(7));
+  });
+
+  it('keeps the effective user before each change of user', () => {
+    const procfs = new FakeProcfs({ 100: 'sshd' });
+    procfs.statuses.set(100, { effectiveUid: 0, exited: false });
+    const table = tableOver(procfs);
+
+    const dropped = table.apply(uidEvent(100, 100, 1000));
+    expect(dropped).toMatchObject({ previousEuid: 0, euid: 1000 });
+    const back = table.apply(uidEvent(100, 100, 0));
+    expect(back).toMatchObject({ previousEuid: 1000, euid: 0 });
+  });
+
+  it('leaves the user unknown where /proc could not tell it', () => {
+    const table = tableOver(new FakeProcfs({ 100: 'sshd' }));
+
+    expect(table.apply(uidEvent(100, 100, 0))).toMatchObject({ previousEuid: undefined, euid: 0 });
   });
 });
