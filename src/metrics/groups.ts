@@ -6,5 +6,6 @@ import { forkBombMetrics } from './forkbomb.js';
 import type { MetricGroup } from './group.js';
 import { netlinkMetrics } from './netlink.js';
 import { parentMetrics } from './parents.js';
+import { workloadMetrics } from './workloads.js';
 
-export const METRIC_GROUPS: readonly MetricGroup[] = [eventMetrics, netlinkMetrics, parentMetrics, forkBombMetrics, buildInfoMetrics];
+export const METRIC_GROUPS: readonly MetricGroup[] = [eventMetrics, netlinkMetrics, parentMetrics, workloadMetrics, forkBombMetrics, buildInfoMetrics];

@@ -22,6 +22,12 @@ export interface Process {
   readonly forks: number;
   /** The process that forked it (0 when not known). */
   readonly parent: number;
+  /**
+   * Its cgroup path, which names its workload (see proc-cgroup.ts): its parent's from the
+   * fork, read again from /proc at exec (a container's first process is moved into its
+   * cgroup and then execs); undefined when it could not be read.
+   */
+  readonly cgroup: string | undefined;
 }
 
 interface Entry {
@@ -30,13 +36,14 @@ interface Entry {
   depth: number;
   forks: number;
   parent: number;
+  cgroup: string | undefined;
 }
 
 export interface DeepProcesses {
   /** The deepest fork-without-exec chain alive. */
   maxDepth: number;
-  /** Live processes at or below the threshold depth, by command name. */
-  byComm: Map<string, number>;
+  /** Live processes at or below the threshold depth, by command name, then by cgroup path. */
+  byComm: Map<string, Map<string | undefined, number>>;
 }
 
 export interface ProcessTableOptions {
@@ -72,6 +79,11 @@ export class ProcessTable {
     return this.entries.get(tgid);
   }
 
+  /** Every process in the table. */
+  processes(): IterableIterator<Process> {
+    return this.entries.values();
+  }
+
   /**
    * Takes in one event and returns the process it concerns, as it is after the event:
    * the parent of a fork (undefined when its name cannot be known), the process of
@@ -103,16 +115,21 @@ export class ProcessTable {
   /** One pass over the table: the deepest chain, and who lives at `threshold` or deeper. */
   deepProcesses(threshold: number): DeepProcesses {
     let maxDepth = 0;
-    const byComm = new Map<string, number>();
-    for (const { comm, depth } of this.entries.values()) {
+    const byComm = new Map<string, Map<string | undefined, number>>();
+    for (const { comm, depth, cgroup } of this.entries.values()) {
       if (depth > maxDepth) maxDepth = depth;
-      if (depth >= threshold) byComm.set(comm, (byComm.get(comm) ?? 0) + 1);
+      if (depth < threshold) continue;
+      let byCgroup = byComm.get(comm);
+      if (byCgroup === undefined) byComm.set(comm, (byCgroup = new Map()));
+      byCgroup.set(cgroup, (byCgroup.get(cgroup) ?? 0) + 1);
     }
     return { maxDepth, byComm };
   }
 
   /**
-   * A new process starts with its parent's name, one fork deeper. A thread's fork event
+   * A new process starts with its parent's name and cgroup, one fork deeper: no system call
+   * per fork. (A child that clone3's CLONE_INTO_CGROUP starts elsewhere, as a runtime may
+   * start a process in a container, is caught at the exec that follows.) A thread's fork event
    * names the creator's parent, not the creator: it concerns the thread's own process.
    */
   private forked(event: ForkEvent): Process | undefined {
@@ -123,17 +140,23 @@ export class ProcessTable {
       return undefined;
     }
     parent.forks++;
-    this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid });
+    this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid, cgroup: parent.cgroup });
     return parent;
   }
 
-  /** An exec starts a new chain under the new name, read by the reader on arrival if it could. */
+  /**
+   * An exec starts a new chain under the new name, read by the reader on arrival if it could,
+   * and in the cgroup /proc names now: runc and crun move a container's first process into
+   * the container's cgroup (no event), then it execs. A process already gone keeps the cgroup
+   * it had.
+   */
   private execed(event: ExecEvent): Process | undefined {
     const comm = event.procComm ? commFromProcFile(event.procComm) : this.procfs.comm(event.tgid);
     const entry = comm === undefined ? this.entries.get(event.tgid) : this.named(event.tgid, comm);
     if (!entry) return undefined;
     // Gone before its new name could be read: the old one is no longer right.
     if (comm === undefined) entry.comm = UNKNOWN_COMM;
+    entry.cgroup = this.procfs.cgroup(event.tgid) ?? entry.cgroup;
     entry.depth = 0;
     entry.forks = 0;
     return entry;
@@ -145,10 +168,13 @@ export class ProcessTable {
     return entry;
   }
 
-  /** Learns a process from /proc; undefined if it is gone. */
+  /** Learns a process (its name and cgroup) from /proc; undefined if it is gone. */
   private learn(tgid: number): Entry | undefined {
     const comm = this.procfs.comm(tgid);
-    return comm === undefined ? undefined : this.named(tgid, comm);
+    if (comm === undefined) return undefined;
+    const entry = this.named(tgid, comm);
+    entry.cgroup = this.procfs.cgroup(tgid);
+    return entry;
   }
 
   /** Gives `tgid` a fresh name, keeping what else is known of it. */
@@ -159,7 +185,7 @@ export class ProcessTable {
       this.touch(known);
       return known;
     }
-    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0 });
+    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0, cgroup: undefined });
   }
 
   private set(entry: Entry): Entry {

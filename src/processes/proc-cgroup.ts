@@ -12,7 +12,9 @@
 //
 // PATH is relative to the *reader's* cgroup namespace. Read from inside a container with a
 // private cgroup namespace (the default on cgroup v2), cgroups outside forkwatch's own begin
-// with "/.." ("/../../kubepods-besteffort.slice/…"): layouts.ts still recognises those.
+// with "/.." ("/../../kubepods-besteffort.slice/…"): src/workloads/layouts.ts still recognises
+// those. Reading and parsing the file is a /proc concern (Procfs.cgroup uses this); telling
+// pods, containers and units apart is the workloads' (src/workloads/layouts.ts).
 //
 // The text is treated as hostile: whatever it holds, the result is a path or undefined.
 import { closeSync, openSync, readSync } from 'node:fs';
