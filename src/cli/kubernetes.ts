@@ -13,31 +13,25 @@ import type { Options } from './flags.js';
 /** A start-up error the user caused with a flag or its environment: one line, exit 2. */
 export class KubernetesFlagError extends Error {}
 
-export interface KubernetesEnvironment {
-  /** KUBERNETES_SERVICE_HOST and _PORT, which the kubelet sets in every pod. */
-  inPod: boolean;
-  /** Prefixes the service account's files (tests use a fake tree). */
-  serviceAccountRoot?: string;
-}
-
-function environment(): KubernetesEnvironment {
-  return { inPod: Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT) };
-}
-
-/** The pod cache to run, or undefined when forkwatch does not ask the API. Throws KubernetesFlagError. */
-export async function podWatch(options: Options, logger: Logger, env = environment()): Promise<PodWatch | undefined> {
+/**
+ * The pod cache to run, or undefined when forkwatch does not ask the API. Throws
+ * KubernetesFlagError. `serviceAccountRoot` prefixes the service account's files (tests).
+ */
+export async function podWatch(options: Options, logger: Logger, serviceAccountRoot = ''): Promise<PodWatch | undefined> {
+  // The kubelet sets these in every pod.
+  const inPod = Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT);
   if (options.noKubernetes) {
     logger.info('not asking the Kubernetes API (--no-kubernetes): pods are named by uid');
     return undefined;
   }
-  if (options.kubernetesKubeconfig === undefined && !env.inPod) {
+  if (options.kubernetesKubeconfig === undefined && !inPod) {
     logger.info('not in a Kubernetes pod and no --kubernetes.kubeconfig given: pods are named by uid');
     return undefined;
   }
   const { loadKubeConfig, PodCache } = await import('../workloads/kubernetes.js');
   let kubeConfig;
   try {
-    kubeConfig = loadKubeConfig(options.kubernetesKubeconfig, env.serviceAccountRoot);
+    kubeConfig = loadKubeConfig(options.kubernetesKubeconfig, serviceAccountRoot);
   } catch (error) {
     if (options.kubernetesKubeconfig !== undefined) throw new KubernetesFlagError(`--kubernetes.kubeconfig: ${(error as Error).message}`);
     // In a pod without a token (automountServiceAccountToken: false): forkwatch still

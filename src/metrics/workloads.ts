@@ -13,7 +13,11 @@ function sweepSeconds(retentionSeconds: number): number {
   return Math.max(1, Math.min(15, Math.floor(retentionSeconds / 2)));
 }
 
-/** Sums values by label set: two workloads can share their labels (a pod re-created under its name). */
+/**
+ * Sums values by label set: two workloads can share their labels (a pod re-created under its
+ * name). Series come out sorted by their labels, so the page does not depend on the order
+ * processes were found in.
+ */
 class ByLabels<L extends object> {
   private readonly sums = new Map<string, { labels: L; value: number }>();
 
@@ -25,7 +29,7 @@ class ByLabels<L extends object> {
   }
 
   entries(): Iterable<{ labels: L; value: number }> {
-    return this.sums.values();
+    return [...this.sums].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, entry]) => entry);
   }
 }
 
