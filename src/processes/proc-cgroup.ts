@@ -26,6 +26,9 @@ import { join } from 'node:path';
  */
 export const MAX_PROC_CGROUP_BYTES = 64 * 1024;
 
+/** One buffer for every read: reads are synchronous, and one happens at every exec. */
+const readBuffer = Buffer.allocUnsafe(MAX_PROC_CGROUP_BYTES);
+
 /** v2 marks a zombie's removed cgroup this way (cgroup_is_dead); the path is still its cgroup. */
 const DELETED_SUFFIX = ' (deleted)';
 
@@ -95,7 +98,7 @@ export function readProcCgroup(pid: number, procRoot = '/proc'): string | undefi
     return undefined; // ENOENT or ESRCH: the process has gone
   }
   try {
-    const buffer = Buffer.allocUnsafe(MAX_PROC_CGROUP_BYTES);
+    const buffer = readBuffer;
     let filled = 0;
     for (;;) {
       const n = readSync(fd, buffer, filled, buffer.length - filled, null);
