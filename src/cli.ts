@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { checkAgainstKernel, parseFlags } from './cli/flags.js';
 import { exporterOptions } from './cli/exporter-options.js';
 import { KubernetesFlagError, podWatch } from './cli/kubernetes.js';
-import { Exporter } from './exporter.js';
+import { Exporter, type PodWatch } from './exporter.js';
 import { loadWebConfig, type WebConfig } from './http/web-config.js';
 import { StartupError } from './startup-error.js';
 import { createLogger } from './log.js';
@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 
-  let kubernetes;
+  let kubernetes: PodWatch | undefined;
   try {
     kubernetes = await podWatch(options, logger);
   } catch (error) {
