@@ -23,9 +23,12 @@ export interface Process {
   /** The process that forked it (0 when not known). */
   readonly parent: number;
   /**
-   * Its cgroup path, which names its workload (see proc-cgroup.ts): its parent's from the
-   * fork, read again from /proc at exec (a container's first process is moved into its
-   * cgroup and then execs); undefined when it could not be read.
+   * Its cgroup path, which names its workload (see proc-cgroup.ts); undefined when it could
+   * not be read. A child has its parent's. An exec may follow a move to another cgroup
+   * (runc and crun move a container's first process into its cgroup, then it execs), so
+   * after an exec it is read from /proc again when next needed: at the process's next fork
+   * (the parent a fork event returns is up to date) and when processes() lists it. Until
+   * then it is the cgroup from before the exec.
    */
   readonly cgroup: string | undefined;
 }
@@ -37,6 +40,8 @@ interface Entry {
   forks: number;
   parent: number;
   cgroup: string | undefined;
+  /** Exec'd since its cgroup was known: read it again before it is used. */
+  cgroupStale?: boolean;
 }
 
 export interface DeepProcesses {
@@ -79,9 +84,12 @@ export class ProcessTable {
     return this.entries.get(tgid);
   }
 
-  /** Every process in the table. */
-  processes(): IterableIterator<Process> {
-    return this.entries.values();
+  /** Every process in the table, each with its cgroup up to date. */
+  *processes(): IterableIterator<Process> {
+    for (const entry of this.entries.values()) {
+      if (entry.cgroupStale) this.readCgroup(entry);
+      yield entry;
+    }
   }
 
   /**
@@ -140,15 +148,16 @@ export class ProcessTable {
       return undefined;
     }
     parent.forks++;
+    if (parent.cgroupStale) this.readCgroup(parent);
     this.set({ tgid: event.childTgid, comm: parent.comm, depth: parent.depth + 1, forks: 0, parent: parent.tgid, cgroup: parent.cgroup });
     return parent;
   }
 
   /**
-   * An exec starts a new chain under the new name, read by the reader on arrival if it could,
-   * and in the cgroup /proc names now: runc and crun move a container's first process into
-   * the container's cgroup (no event), then it execs. A process already gone keeps the cgroup
-   * it had.
+   * An exec starts a new chain under the new name, read by the reader on arrival if it could.
+   * Its cgroup is read again when next needed, not now: most exec'd programs (a compiler's
+   * passes, `true`) never fork and are gone before anyone asks, and a read per exec would
+   * cost a busy build machine a system call for each.
    */
   private execed(event: ExecEvent): Process | undefined {
     const comm = event.procComm ? commFromProcFile(event.procComm) : this.procfs.comm(event.tgid);
@@ -156,7 +165,7 @@ export class ProcessTable {
     if (!entry) return undefined;
     // Gone before its new name could be read: the old one is no longer right.
     if (comm === undefined) entry.comm = UNKNOWN_COMM;
-    entry.cgroup = this.procfs.cgroup(event.tgid) ?? entry.cgroup;
+    entry.cgroupStale = true;
     entry.depth = 0;
     entry.forks = 0;
     return entry;
@@ -166,6 +175,12 @@ export class ProcessTable {
     const entry = this.entries.get(event.tgid);
     if (event.pid === event.tgid) this.entries.delete(event.tgid);
     return entry;
+  }
+
+  /** Reads the cgroup of a process that exec'd; one already gone keeps the cgroup it had. */
+  private readCgroup(entry: Entry): void {
+    entry.cgroup = this.procfs.cgroup(entry.tgid) ?? entry.cgroup;
+    entry.cgroupStale = false;
   }
 
   /** Learns a process (its name and cgroup) from /proc; undefined if it is gone. */

@@ -274,7 +274,7 @@ describe('ProcessTable: cgroup', () => {
     expect(procfs.cgroupReads).toEqual([]);
   });
 
-  it("catches a process moved into a container's cgroup, as runc and crun do, at its exec", () => {
+  it("catches a process moved into a container's cgroup, as runc and crun do, once it has exec'd: at its next fork", () => {
     const procfs = new FakeProcfs({ 100: 'runc' });
     procfs.cgroups.set(100, '/system.slice/containerd.service');
     const table = tableOver(procfs);
@@ -284,20 +284,51 @@ describe('ProcessTable: cgroup', () => {
 
     expect(table.get(200)?.cgroup).toBe('/system.slice/containerd.service');
     table.apply(execEvent(200));
-    table.apply(processFork(200, 201));
+    const parent = table.apply(processFork(200, 201));
 
+    expect(parent?.cgroup).toBe(CONTAINER); // the parent a fork returns is up to date
     expect([table.get(200)?.cgroup, table.get(201)?.cgroup]).toEqual([CONTAINER, CONTAINER]);
   });
 
-  it('keeps the cgroup it had when the process is gone before its exec could be read', () => {
+  it("catches it when the processes are listed, for one that never forks", () => {
+    const procfs = new FakeProcfs({ 100: 'runc' });
+    procfs.cgroups.set(100, '/system.slice/containerd.service');
+    const table = tableOver(procfs);
+    table.apply(processFork(100, 200));
+    procfs.names.set(200, 'server');
+    procfs.cgroups.set(200, CONTAINER);
+    table.apply(execEvent(200));
+
+    expect([...table.processes()].find((process) => process.tgid === 200)?.cgroup).toBe(CONTAINER);
+  });
+
+  it("reads no cgroup at an exec: a program that never forks and ends costs no read", () => {
+    const procfs = new FakeProcfs({ 100: 'make' });
+    procfs.cgroups.set(100, '/user.slice/user-1000.slice/session-3.scope');
+    const table = tableOver(procfs);
+    procfs.cgroupReads.length = 0;
+    for (let pid = 200; pid < 210; pid++) {
+      const exec = execEvent(pid);
+      exec.procComm = new TextEncoder().encode('cc1\n');
+      table.apply(processFork(100, pid));
+      table.apply(exec);
+      table.apply(exitEvent(pid, pid));
+    }
+
+    expect(procfs.cgroupReads).toEqual([]);
+  });
+
+  it('keeps the cgroup it had when the process is gone before its cgroup could be read', () => {
     const procfs = new FakeProcfs({ 100: 'sh' });
     procfs.cgroups.set(100, '/user.slice/user-1000.slice/session-3.scope');
     const table = tableOver(procfs);
     table.apply(processFork(100, 200));
     const exec = execEvent(200);
-    exec.procComm = new TextEncoder().encode('true\n');
+    exec.procComm = new TextEncoder().encode('sh\n');
+    table.apply(exec);
+    table.apply(processFork(200, 201)); // handled after 200 exited: its /proc is gone
 
-    expect(table.apply(exec)?.cgroup).toBe('/user.slice/user-1000.slice/session-3.scope');
+    expect(table.get(201)?.cgroup).toBe('/user.slice/user-1000.slice/session-3.scope');
   });
 
   it('learns the cgroup of a parent it did not know, with its name', () => {
