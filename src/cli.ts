@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import { checkAgainstKernel, parseFlags } from './cli/flags.js';
 import { exporterOptions } from './cli/exporter-options.js';
-import { Exporter } from './exporter.js';
+import { KubernetesFlagError, podWatch } from './cli/kubernetes.js';
+import { Exporter, type PodWatch } from './exporter.js';
 import { loadWebConfig, type WebConfig } from './http/web-config.js';
 import { StartupError } from './startup-error.js';
 import { createLogger } from './log.js';
@@ -46,7 +47,17 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 
-  const exporter = new Exporter(exporterOptions(options, version, logger));
+  let kubernetes: PodWatch | undefined;
+  try {
+    kubernetes = await podWatch(options, logger);
+  } catch (error) {
+    if (!(error instanceof KubernetesFlagError)) throw error;
+    logger.error(error.message);
+    process.exitCode = EXIT_BAD_FLAGS;
+    return;
+  }
+
+  const exporter = new Exporter({ ...exporterOptions(options, version, logger), kubernetes });
   let app: FastifyInstance | undefined;
   let stopping = false;
 

@@ -4,7 +4,7 @@ import { BatchDecoder } from './kernel/batches.js';
 import { monotonicSecondNow } from './kernel/clock.js';
 import { Subscription } from './kernel/subscription.js';
 import type { Logger } from './log.js';
-import type { GroupContext, MetricGroupInstance, ParentsSettings, SocketState } from './metrics/group.js';
+import type { GroupContext, MetricGroupInstance, ParentsSettings, SocketState, WorkloadSettings } from './metrics/group.js';
 import { METRIC_GROUPS } from './metrics/groups.js';
 import { createRegistries, eachRegistry, type Registries } from './metrics/registries.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
@@ -12,11 +12,21 @@ import type { Listener } from './pipeline/listener.js';
 import { Procfs } from './processes/procfs.js';
 import { Reconciler } from './processes/reconcile.js';
 import { ProcessTable } from './processes/table.js';
+import { Workloads, type PodSource } from './workloads/service.js';
+
+/** The Kubernetes pod cache, as the exporter runs it (src/workloads/kubernetes.ts). */
+export interface PodWatch extends PodSource {
+  start(): void;
+  stop(): void;
+}
 
 export interface ExporterOptions {
   receiveBufferBytes: number;
   parents: ParentsSettings;
   forkbomb: GroupContext['forkbomb'];
+  workloads: WorkloadSettings;
+  /** Names pods from the Kubernetes API; none: pods stay named by uid. */
+  kubernetes?: PodWatch;
   version: string;
   logger: Logger;
   /** Where /proc is (default /proc): a replay of captured events brings its own. */
@@ -35,14 +45,24 @@ export class Exporter {
   constructor(private readonly options: ExporterOptions) {
     const procfs = options.procfs ?? new Procfs();
     this.table = new ProcessTable({ procfs });
+    const now = options.now ?? monotonicSecondNow;
+    const workloads = new Workloads({
+      max: options.workloads.max,
+      retentionSeconds: options.workloads.retentionSeconds,
+      table: this.table,
+      pods: options.kubernetes,
+      now,
+    });
     const context: GroupContext = {
       table: this.table,
       procfs,
       parents: options.parents,
       forkbomb: options.forkbomb,
+      workloads,
+      cgroupRoot: options.workloads.cgroupRoot,
       version: options.version,
       logger: options.logger,
-      now: options.now ?? monotonicSecondNow,
+      now,
       socket: () => this.socketState(),
     };
     const groups: MetricGroupInstance[] = METRIC_GROUPS.map((group) => group(context));
@@ -58,6 +78,8 @@ export class Exporter {
   /** Subscribes to the kernel; resolves once the kernel confirmed it. Throws StartupError. */
   async start(onFailure: (error: Error) => void): Promise<void> {
     const { logger } = this.options;
+    // In the background: until the pods are known, they are named by uid.
+    this.options.kubernetes?.start();
     this.subscription = Subscription.open({ receiveBufferBytes: this.options.receiveBufferBytes, onFailure, sink: this.dispatcher, logger });
     // The socket is bound and the request sent: events queue from here on, so the
     // table seeded now misses nothing that happens meanwhile.
@@ -98,6 +120,7 @@ export class Exporter {
 
   /** Unsubscribes from the kernel and closes the socket. */
   close(): void {
+    this.options.kubernetes?.stop();
     this.dispatcher.close();
     this.subscription?.close();
   }

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { packageRoot } from '../../src/package.js';
+import { clusterDashboard } from './cluster.js';
 import { overviewDashboard } from './overview.js';
 
 export interface ShippedDashboard {
@@ -11,7 +12,10 @@ export interface ShippedDashboard {
   build(): Dashboard;
 }
 
-export const DASHBOARDS: ShippedDashboard[] = [{ file: 'forkwatch-overview.json', build: overviewDashboard }];
+export const DASHBOARDS: ShippedDashboard[] = [
+  { file: 'forkwatch-overview.json', build: overviewDashboard },
+  { file: 'forkwatch-cluster.json', build: clusterDashboard },
+];
 
 export const DASHBOARDS_DIR = join(packageRoot, 'dashboards');
 

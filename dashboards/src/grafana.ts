@@ -13,6 +13,13 @@ import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 /** Every panel and query names its data source by this variable, never by a uid. */
 export const DATASOURCE: common.DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
 
+/**
+ * Said by each panel that reads forkwatch's recording rules (deploy/mixin/rules.libsonnet):
+ * recorded once per evaluation, they spare a large cluster's Prometheus a rate over every
+ * instance's counters at each refresh, but must be loaded.
+ */
+export const RECORDED = 'Needs forkwatch\'s recording rules (deploy/prometheus/forkwatch-rules.yml, or the mixin\'s prometheusRules) loaded in Prometheus.';
+
 /** The label matcher that puts a query on the chosen forkwatch instances. */
 export const INSTANCE = 'instance=~"$instance"';
 /** The label matcher for the chosen parent command names. */

@@ -1,7 +1,7 @@
-// The forkwatch overview: who is forking, is a fork bomb suspected, how processes live and
-// end, and can the numbers be trusted. Each query reads the chosen instances; the panels
-// about who is forking also follow the comm filter. The fork-bomb row does not, so a filter
-// left set cannot hide a bomb.
+// The forkwatch overview: who is forking, in which workload, is a fork bomb suspected, how
+// processes live and end, and can the numbers be trusted. Each query reads the chosen
+// instances; the panels about who is forking also follow the comm filter. The workload and
+// fork-bomb rows do not, so a filter left set cannot hide a bomb.
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type * as table from '@grafana/grafana-foundation-sdk/table';
@@ -14,6 +14,7 @@ import {
   INSTANCE,
   instanceVariable,
   Panels,
+  RECORDED,
   thresholds,
   valueText,
 } from './grafana.js';
@@ -21,12 +22,6 @@ import {
 /** Forkwatch's own processes: default process_* metrics carry names that other exporters share. */
 const FORKWATCH_TARGETS = 'and on (job, instance) forkwatch_build_info';
 
-/**
- * Said by each panel that reads forkwatch's recording rules (deploy/mixin/rules.libsonnet):
- * recorded once per evaluation, they spare a large cluster's Prometheus a rate over every
- * instance's counters at each refresh, but must be loaded.
- */
-const RECORDED = 'Needs forkwatch\'s recording rules (deploy/prometheus/forkwatch-rules.yml, or the mixin\'s prometheusRules) loaded in Prometheus.';
 
 /** 0 for each chosen instance: what the fork-bomb panels show where nothing is suspected. */
 const ZERO_PER_INSTANCE = `sum by (instance) (0 * forkwatch_build_info{${INSTANCE}})`;
@@ -162,6 +157,81 @@ export function overviewDashboard(): dashboard.Dashboard {
       }),
     )
 
+    .withRow(panels.row('Which workload'))
+    .withPanel(
+      panels.timeseries({
+        title: 'Busiest workloads (top 10)',
+        description:
+          `Process forks per second over 2 minutes by the workload of the parent: the pod and container (by name once forkwatch has them from the Kubernetes API, by uid: and id: until then), or the systemd unit outside pods. Past --workloads.max (1000) workloads on an instance, new ones count as __other__. ${RECORDED}`,
+        unit: 'count:forks/s',
+        width: 10,
+        height: 9,
+        queries: [
+          {
+            expr: `topk(10, sum by (instance, namespace, pod, container, unit) (instance_workload:forkwatch_workload_forks:rate2m{${INSTANCE}}))`,
+            legend: '{{namespace}}/{{pod}} {{container}}{{unit}} on {{instance}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      panels
+        .table({
+          title: 'Pods nearest their PID limit',
+          description:
+            'The share of its PID limit each pod holds now (processes and threads in its pids cgroup over pids.max, which kubelet\'s podPidsLimit sets), highest first; pods without a limit are not listed. At the limit the kernel refuses the pod\'s forks; orange from 90%, where PodPidsNearLimit fires after 5 minutes.',
+          unit: 'percentunit',
+          width: 7,
+          height: 9,
+          queries: [
+            {
+              expr: `topk(10, max by (instance, namespace, pod) (forkwatch_pod_pids{${INSTANCE}} / forkwatch_pod_pids_limit{${INSTANCE}}))`,
+              instant: true,
+              table: true,
+            },
+          ],
+        })
+        .thresholds(thresholds(color.ok, [0.9, color.warn], [1, color.bad]))
+        .withTransformation({
+          id: 'organize',
+          options: {
+            excludeByName: { Time: true },
+            indexByName: { instance: 0, namespace: 1, pod: 2, Value: 3 },
+            renameByName: { Value: 'of PID limit' },
+          },
+        })
+        .sortBy([new common.TableSortByFieldStateBuilder().displayName('of PID limit').desc(true)]),
+    )
+    .withPanel(
+      panels
+        .table({
+          title: 'Refused forks by pod',
+          description:
+            'Forks the kernel refused in the dashboard\'s time range because the pod was at its PID limit (red from 1): each one is a process or thread that did not start. PodForksRefused fires for them.',
+          unit: 'none',
+          width: 7,
+          height: 9,
+          queries: [
+            {
+              expr: `sort_desc(sum by (instance, namespace, pod) (increase(forkwatch_pod_forks_refused_total{${INSTANCE}}[$__range])))`,
+              instant: true,
+              table: true,
+            },
+          ],
+        })
+        .decimals(0)
+        .thresholds(thresholds(color.ok, [1, color.bad]))
+        .withTransformation({
+          id: 'organize',
+          options: {
+            excludeByName: { Time: true },
+            indexByName: { instance: 0, namespace: 1, pod: 2, Value: 3 },
+            renameByName: { Value: 'refused forks' },
+          },
+        })
+        .sortBy([new common.TableSortByFieldStateBuilder().displayName('refused forks').desc(true)]),
+    )
+
     .withRow(panels.row('Fork bombs'))
     .withPanel(
       panels
@@ -187,17 +257,17 @@ export function overviewDashboard(): dashboard.Dashboard {
         .stateTimeline({
           title: 'Suspected command names',
           description:
-            'When the detector suspected which command names, on each instance: red while suspected. The row "(none)" is green while nothing is suspected on that instance.',
+            'When the detector suspected which command names, in which workload (pod and container, or systemd unit), on each instance: red while suspected. The row "(none)" is green while nothing is suspected on that instance.',
           unit: 'none',
           width: 8,
           height: 8,
           queries: [
             {
               expr:
-                `max by (instance, comm) (forkwatch_forkbomb_suspected{${INSTANCE}})\n` +
+                `max by (instance, comm, namespace, pod, container, unit) (forkwatch_forkbomb_suspected{${INSTANCE}})\n` +
                 `or on (instance)\n` +
                 `label_replace(${ZERO_PER_INSTANCE}, "comm", "(none)", "", "")`,
-              legend: '{{comm}} on {{instance}}',
+              legend: '{{comm}} {{pod}}{{unit}} on {{instance}}',
             },
           ],
         })

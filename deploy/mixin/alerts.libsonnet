@@ -18,14 +18,25 @@
 // If you shorten them, keep rate window + ForkRateHigh's `for` shorter than the baseline
 // offset, or a spike joins its own baseline before the alert can fire.
 //
-// Label values such as comm come from processes and may be hostile. They appear in
-// descriptions only; no runbook pastes one into a shell command.
+// Label values such as comm (and unit, from cgroup names) come from processes and may be
+// hostile. They appear in descriptions only; no runbook pastes one into a shell command.
+//
+// Alerts about a workload carry its namespace and pod as labels (the series' own), so that
+// Alertmanager can route them to the team that owns the namespace.
 local text = import 'lib/text.libsonnet';
 
 // Alert templates that look up more about the alert's own forkwatch, by its job and
 // instance: `printf` fills the two %q with them, quoted.
 local onInstance(promql) = '{{ with printf "' + promql + '" $labels.job $labels.instance | query }}';
 local valueOnInstance(promql) = onInstance(promql) + '{{ . | first | value | humanize }}{{ else }}unknown{{ end }}';
+// The same for a pod's own series, by job, instance, namespace and pod.
+local valueOfPod(promql) =
+  '{{ with printf "' + promql + '" $labels.job $labels.instance $labels.namespace $labels.pod | query }}'
+  + '{{ . | first | value | humanize }}{{ else }}unknown{{ end }}';
+// Where a suspect's processes are: the pod and container, else the systemd unit (or cgroup).
+local where =
+  '{{ if $labels.pod }}pod {{ $labels.namespace }}/{{ $labels.pod }} (container {{ $labels.container }})'
+  + '{{ else }}{{ $labels.unit }}{{ end }}';
 local busiestParents =
   onInstance('topk(3, forkwatch_top_parent_forks{job=%q,instance=%q})')
   + '{{ range $i, $p := . }}{{ if $i }}, {{ end }}{{ $p.Labels.comm }} pid {{ $p.Labels.pid }} ({{ $p.Value | humanize }} forks){{ end }}'
@@ -107,14 +118,15 @@ local busiestParents =
               summary: 'Fork bomb suspected.',
               description: text.oneLine(|||
                 forkwatch on {{ $labels.instance }} suspects processes named "{{ $labels.comm }}"
-                of being a fork bomb: they fork copies of themselves, which fork again, without
-                exec. Deepest fork-without-exec chain alive:
+                in %(where)s of being a fork bomb: they fork copies of themselves, which fork
+                again, without exec. Deepest fork-without-exec chain alive:
                 %(depth)s;
                 forks deep in chains:
                 %(chainForks)s/s.
                 Busiest parents:
                 %(parents)s.
               ||| % {
+                where: where,
                 depth: valueOnInstance('forkwatch_fork_chain_depth_max{job=%q,instance=%q}'),
                 chainForks: valueOnInstance('sum(rate(forkwatch_chain_forks_total{job=%q,instance=%q}[2m]))'),
                 parents: busiestParents,
@@ -179,6 +191,59 @@ local busiestParents =
                 signal such as SIGSEGV or SIGABRT. Whether a core file was written depends on
                 RLIMIT_CORE and kernel.core_pattern.
               ||| % { window: text.duration($._config.coreDumpsWindow) }),
+            },
+          },
+        ],
+      },
+
+      // Pods and their PID limits (kubelet's podPidsLimit, pids.max of the pod's cgroup). Both
+      // carry namespace and pod: they are the pod owner's to act on.
+      {
+        name: 'forkwatch-pods',
+        rules: [
+          // Near the limit, every new process or thread is one of the last few: the pod is
+          // about to fail (fork: Resource temporarily unavailable). For a while, so that a
+          // burst of short-lived processes that fits does not page.
+          {
+            alert: 'PodPidsNearLimit',
+            expr: |||
+              forkwatch_pod_pids / forkwatch_pod_pids_limit > %(podPidsNearLimitRatio)g
+            ||| % $._config,
+            'for': $._config.podPidsNearLimitFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Pod near its PID limit.',
+              description: text.oneLine(|||
+                Pod {{ $labels.namespace }}/{{ $labels.pod }} on {{ $labels.instance }} holds
+                {{ $value | humanizePercentage }} of its PID limit
+                (%(current)s of %(limit)s processes and threads)
+                for %(for)s. At the limit the kernel refuses its forks.
+              ||| % {
+                current: valueOfPod('forkwatch_pod_pids{job=%q,instance=%q,namespace=%q,pod=%q}'),
+                limit: valueOfPod('forkwatch_pod_pids_limit{job=%q,instance=%q,namespace=%q,pod=%q}'),
+                'for': text.duration($._config.podPidsNearLimitFor),
+              }),
+            },
+          },
+          // A refused fork is a process or thread that did not start: something in the pod
+          // failed just now. No waiting; the window keeps one burst firing long enough to
+          // be delivered. increase() treats a restart of forkwatch as a reset.
+          {
+            alert: 'PodForksRefused',
+            expr: 'increase(forkwatch_pod_forks_refused_total[%(podForksRefusedWindow)s]) > 0' % $._config,
+            'for': '0s',
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The kernel refused forks of a pod at its PID limit.',
+              description: text.oneLine(|||
+                The kernel refused about {{ printf "%%.0f" $value }} forks of pod
+                {{ $labels.namespace }}/{{ $labels.pod }} on {{ $labels.instance }} in the last
+                %(window)s: it is at its PID limit of %(limit)s processes and threads, and
+                programs in it fail to start processes or threads.
+              ||| % {
+                window: text.duration($._config.podForksRefusedWindow),
+                limit: valueOfPod('forkwatch_pod_pids_limit{job=%q,instance=%q,namespace=%q,pod=%q}'),
+              }),
             },
           },
         ],

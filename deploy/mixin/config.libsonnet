@@ -24,6 +24,14 @@
     forkRateHighFloor: 10,
     forkRateHighFor: '5m',
 
+    // PodPidsNearLimit fires when a pod holds more than this share of its PID limit (tasks
+    // in its pids cgroup over pids.max), for podPidsNearLimitFor.
+    podPidsNearLimitRatio: 0.9,
+    podPidsNearLimitFor: '5m',
+
+    // PodForksRefused fires while this window holds a refused fork.
+    podForksRefusedWindow: '5m',
+
     // ForkwatchEventsLost fires while this window holds a loss. 5m keeps a single lost
     // burst firing long enough to be delivered.
     eventsLostWindow: '5m',

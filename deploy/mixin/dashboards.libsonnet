@@ -4,5 +4,6 @@
 {
   grafanaDashboards+:: {
     'forkwatch-overview.json': import '../../dashboards/forkwatch-overview.json',
+    'forkwatch-cluster.json': import '../../dashboards/forkwatch-cluster.json',
   },
 }

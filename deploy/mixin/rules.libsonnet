@@ -30,6 +30,9 @@ local rate2m(level, counter, by) =
           rate2m('instance_comm', 'forkwatch_parent_forks_total', ['job', 'instance', 'comm']),
           // Forks deep in fork-without-exec chains, by parent command: "Chain forks by name".
           rate2m('instance_comm', 'forkwatch_chain_forks_total', ['job', 'instance', 'comm']),
+          // Process forks per second by workload: "Busiest workloads", and on the cluster
+          // dashboard the busiest namespaces and pods (summed from these).
+          rate2m('instance_workload', 'forkwatch_workload_forks_total', ['job', 'instance', 'namespace', 'pod', 'container', 'unit']),
           // What went missing, per second: "Lost, dropped and invalid per second".
           rate2m('instance', 'forkwatch_events_lost_total', ['job', 'instance']),
           rate2m('instance', 'forkwatch_netlink_drops_total', ['job', 'instance']),

@@ -28,6 +28,6 @@ export class Parents implements Listener {
     const comm = parent?.comm ?? UNKNOWN_COMM;
     const second = secondOf(event.timestampNs);
     this.byComm.add(comm, second);
-    this.top.add(event.parentTgid, comm, second);
+    this.top.add(event.parentTgid, comm, second, parent?.cgroup);
   }
 }

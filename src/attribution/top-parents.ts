@@ -5,6 +5,8 @@
 export interface ParentForks {
   pid: number;
   comm: string;
+  /** The parent's cgroup path when it forked (undefined: not known). */
+  cgroup: string | undefined;
   forks: number;
 }
 
@@ -20,10 +22,11 @@ export interface TopParentsOptions {
   maxTrackedPids?: number;
 }
 
-/** A tracked pid: its forks in the window, and its name in the latest second it forked. */
+/** A tracked pid: its forks in the window, and its name and cgroup in the latest second it forked. */
 interface Tracked {
   pid: number;
   comm: string;
+  cgroup: string | undefined;
   commSecond: number;
   forks: number;
 }
@@ -63,7 +66,7 @@ export class TopParents {
     return this.tracked.size;
   }
 
-  add(pid: number, comm: string, second: number): void {
+  add(pid: number, comm: string, second: number, cgroup?: string): void {
     if (second <= this.expiredThrough) return;
     const bucket = this.bucketFor(second);
     if (bucket.second > second) return; // older than the window of a later fork
@@ -75,13 +78,14 @@ export class TopParents {
     let record = this.tracked.get(pid);
     if (!record) {
       if (this.tracked.size >= this.maxTrackedPids) this.prune();
-      record = { pid, comm, commSecond: second, forks: 0 };
+      record = { pid, comm, cgroup, commSecond: second, forks: 0 };
       this.tracked.set(pid, record);
     }
     record.forks++;
-    // Forks can arrive out of order: the name of the latest second wins.
+    // Forks can arrive out of order: the name and cgroup of the latest second win.
     if (second >= record.commSecond) {
       record.comm = comm;
+      record.cgroup = cgroup;
       record.commSecond = second;
     }
 
@@ -98,7 +102,7 @@ export class TopParents {
   top(n: number, now = this.now()): ParentForks[] {
     this.expireThrough(now - this.windowSeconds);
     const busiest: ParentForks[] = [];
-    for (const record of this.tracked.values()) keepBusiest(busiest, n, record.pid, record.comm, record.forks);
+    for (const record of this.tracked.values()) keepBusiest(busiest, n, record);
     return busiest;
   }
 
@@ -176,7 +180,7 @@ export class TopParents {
 }
 
 /** Inserts a parent into `busiest` (busiest first) if it ranks among the `n` busiest. */
-function keepBusiest(busiest: ParentForks[], n: number, pid: number, comm: string, forks: number): void {
+function keepBusiest(busiest: ParentForks[], n: number, { pid, comm, cgroup, forks }: Tracked): void {
   if (busiest.length >= n) {
     // Most parents rank below the last one kept: one comparison, no insertion.
     const last = busiest[n - 1];
@@ -189,7 +193,7 @@ function keepBusiest(busiest: ParentForks[], n: number, pid: number, comm: strin
     if (ranksAbove(forks, pid, busiest[middle]!)) high = middle;
     else low = middle + 1;
   }
-  busiest.splice(low, 0, { pid, comm, forks });
+  busiest.splice(low, 0, { pid, comm, cgroup, forks });
   if (busiest.length > n) busiest.pop();
 }
 

@@ -17,6 +17,11 @@ export function exporterOptions(options: Options, version: string, logger: Logge
       chainProcesses: options.forkbombChainProcesses,
       clearAfterSeconds: options.forkbombClearAfterSeconds,
     },
+    workloads: {
+      max: options.workloadsMax,
+      retentionSeconds: options.workloadsRetentionSeconds,
+      cgroupRoot: options.cgroupfsPath,
+    },
     version,
     logger,
   };

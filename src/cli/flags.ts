@@ -2,6 +2,7 @@
 import { isIPv6 } from 'node:net';
 import { MAX_RECENT_FORKERS } from '../detect/forkbomb.js';
 import { MAX_PROCESSES } from '../processes/table.js';
+import { isNodeName } from '../workloads/labels.js';
 
 export interface Options {
   listenHost: string; // '' when the address was ':9740' (all interfaces)
@@ -16,6 +17,13 @@ export interface Options {
   forkbombChainParents: number;
   forkbombChainProcesses: number;
   forkbombClearAfterSeconds: number;
+  kubernetesKubeconfig: string | undefined;
+  /** undefined when neither the flag nor NODE_NAME gives one. */
+  kubernetesNodeName: string | undefined;
+  noKubernetes: boolean;
+  workloadsMax: number;
+  workloadsRetentionSeconds: number;
+  cgroupfsPath: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'json' | 'logfmt';
 }
@@ -32,6 +40,8 @@ class BadValue extends Error {}
 interface ValueFlag {
   name: string;
   default: string; // '' means "none"; it is parsed like any other value
+  /** An environment variable whose value, when set and not empty, replaces the default. */
+  env?: string;
   meaning: string;
   accepts: string; // ends every error message about this flag: "...; use <accepts>"
   parse(value: string): Partial<Options>;
@@ -44,7 +54,15 @@ interface SwitchFlag {
   action: 'help' | 'version';
 }
 
-type Flag = ValueFlag | SwitchFlag;
+/** A flag without a value that turns something on (or off): `off` when absent, `on` when given. */
+interface BooleanFlag {
+  name: string;
+  meaning: string;
+  off: Partial<Options>;
+  on: Partial<Options>;
+}
+
+type Flag = ValueFlag | SwitchFlag | BooleanFlag;
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 const FORMATS = ['json', 'logfmt'] as const;
@@ -138,6 +156,54 @@ const FLAGS: readonly Flag[] = [
     parse: (v) => ({ forkbombClearAfterSeconds: parseDurationSeconds(v, 1, 3600) }),
   },
   {
+    name: 'kubernetes.kubeconfig',
+    default: '',
+    meaning: 'kubeconfig to reach the API server from outside a cluster; inside one, the pod\'s service account is used',
+    accepts: 'the path of a kubeconfig file',
+    parse: (v) => ({ kubernetesKubeconfig: v === '' ? undefined : v }),
+  },
+  {
+    name: 'kubernetes.node-name',
+    default: '',
+    env: 'NODE_NAME',
+    meaning: 'the node whose pods are watched',
+    accepts: 'a Kubernetes node name: lower-case letters, digits, "-" and ".", like node-7.example',
+    parse: (v) => {
+      if (v !== '' && !isNodeName(v)) throw new BadValue(`${q(v)} is not a node name`);
+      return { kubernetesNodeName: v === '' ? undefined : v };
+    },
+  },
+  {
+    name: 'no-kubernetes',
+    meaning: 'never call the Kubernetes API; pods stay named by uid',
+    off: { noKubernetes: false },
+    on: { noKubernetes: true },
+  },
+  {
+    name: 'workloads.max',
+    default: '1000',
+    meaning: 'most distinct workloads kept as label sets; past it, new ones count under unit="__other__"',
+    accepts: 'a whole number from 1 to 100000',
+    parse: (v) => ({ workloadsMax: parseWholeNumber(v, 1, 100_000) }),
+  },
+  {
+    name: 'workloads.retention',
+    default: '10m',
+    meaning: 'a workload with no live process and no fork for this long loses its series',
+    accepts: 'a duration in whole seconds from 1s to 24h, like 10m or 1h',
+    parse: (v) => ({ workloadsRetentionSeconds: parseDurationSeconds(v, 1, 86_400) }),
+  },
+  {
+    name: 'path.cgroupfs',
+    default: '/sys/fs/cgroup',
+    meaning: 'where the host\'s cgroup file system is mounted, to read pods\' PIDs and limits (in a container: the host\'s /sys/fs/cgroup, mounted read-only)',
+    accepts: 'an absolute path, like /host/sys/fs/cgroup',
+    parse: (v) => {
+      if (!v.startsWith('/')) throw new BadValue(`${q(v)} is not an absolute path`);
+      return { cgroupfsPath: v };
+    },
+  },
+  {
     name: 'log.level',
     default: 'info',
     meaning: 'least severe records logged: debug, info, warn or error',
@@ -154,7 +220,13 @@ const FLAGS: readonly Flag[] = [
 ];
 
 export function parseFlags(argv: string[], version: string): ParseResult {
-  const options = defaultOptions();
+  let options: Options;
+  try {
+    options = defaultOptions();
+  } catch (e) {
+    if (!(e instanceof BadDefault)) throw e;
+    return error(e.message);
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('-') || arg === '-' || arg === '--') {
@@ -169,6 +241,11 @@ export function parseFlags(argv: string[], version: string): ParseResult {
       if (eq !== -1) return error(`${spelled} takes no value; see forkwatch --help`);
       if (flag.action === 'help') return { kind: 'help', text: helpText() };
       return { kind: 'version', text: `forkwatch ${version}` };
+    }
+    if ('on' in flag) {
+      if (eq !== -1) return error(`${spelled} takes no value; see forkwatch --help`);
+      Object.assign(options, flag.on);
+      continue;
     }
 
     let value: string;
@@ -205,10 +282,25 @@ export function checkAgainstKernel(options: Options, pidMax: number | undefined)
   return undefined;
 }
 
+/** A default taken from the environment that its flag refuses. */
+class BadDefault extends Error {}
+
 function defaultOptions(): Options {
   const options: Partial<Options> = {};
   for (const flag of FLAGS) {
-    if ('parse' in flag) Object.assign(options, flag.parse(flag.default));
+    if ('off' in flag) Object.assign(options, flag.off);
+    if (!('parse' in flag)) continue;
+    const fromEnv = flag.env === undefined ? undefined : process.env[flag.env];
+    if (fromEnv === undefined || fromEnv === '') {
+      Object.assign(options, flag.parse(flag.default));
+      continue;
+    }
+    try {
+      Object.assign(options, flag.parse(fromEnv));
+    } catch (e) {
+      if (!(e instanceof BadValue)) throw e;
+      throw new BadDefault(`${flag.env} (the default of --${flag.name}): ${e.message}; use ${flag.accepts}, or give --${flag.name}`);
+    }
   }
   // Every Options key belongs to exactly one flag, and each default parses (a test checks both).
   return options as Options;
@@ -217,7 +309,7 @@ function defaultOptions(): Options {
 function helpText(): string {
   const rows = FLAGS.map((f) => {
     const names = 'alias' in f && f.alias !== undefined ? `-${f.alias}, --${f.name}` : `    --${f.name}`;
-    const meaning = 'action' in f ? f.meaning : `${f.meaning} (default: ${f.default === '' ? 'none' : f.default})`;
+    const meaning = !('parse' in f) ? f.meaning : `${f.meaning} (default: ${f.env !== undefined ? `$${f.env}` : f.default === '' ? 'none' : f.default})`;
     return [names, meaning] as const;
   });
   const width = Math.max(...rows.map(([names]) => names.length));

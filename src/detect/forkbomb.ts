@@ -7,21 +7,26 @@
 //     a child of theirs, and a grandchild: three generations of copies that copy, or
 //   - many of its processes deep in such chains are alive (a bomb that hit a PID limit
 //     stops forking, but its copies stay).
+// Both signs are counted per command name and workload (the workload of the processes'
+// cgroup): a bomb lives in one container, so the suspicion says where it is, and the same
+// name busy in many containers adds up to nothing.
 import { secondOf } from '../kernel/clock.js';
 import type { EventOf, Listener } from '../pipeline/listener.js';
 import { CommCounts, OTHER_COMM } from '../processes/comm-counts.js';
 import type { DeepProcesses, Process, ProcessTable } from '../processes/table.js';
+import type { Workload } from '../workloads/layouts.js';
+import { identifyCgroup, OTHER_WORKLOAD, workloadKey } from '../workloads/service.js';
 
 export interface ForkBombOptions {
   /** A process this many forks without exec deep, or deeper, is in a chain. */
   chainDepth: number;
-  /** Suspect a name when this many of its processes in chains copy, as above, in RECENT_SECONDS. */
+  /** Suspect a name in a workload when this many of its processes there in chains copy, as above, in RECENT_SECONDS. */
   chainParents: number;
-  /** Suspect a name when this many of its processes in chains are alive. */
+  /** Suspect a name in a workload when this many of its processes there in chains are alive. */
   chainProcesses: number;
   /** A suspicion clears after this long without either sign. */
   clearAfterSeconds: number;
-  /** Most distinct names tracked, as for the per-parent counter. */
+  /** Most distinct names tracked, as for the per-parent counter; also the most suspects at once. */
   maxComms: number;
   /** The monotonic clock in whole seconds. */
   now: () => number;
@@ -40,6 +45,8 @@ const COPYING_GENERATIONS = 2;
 /** A process that was forked and forks in turn, without exec. */
 interface Forking {
   comm: string;
+  /** Its cgroup path when it forked. */
+  cgroup: string | undefined;
   depth: number;
   parent: number;
   forks: number;
@@ -53,13 +60,24 @@ interface Forking {
 /** The detector decides this often, whether or not anyone scrapes. */
 const EVALUATE_EVERY_MS = 1000;
 
+/** A command name suspected of being a fork bomb, in the workload where its copies are. */
+export interface Suspect {
+  comm: string;
+  workload: Workload;
+}
+
+/** A suspect, and the last second either sign was seen. */
+interface Suspicion extends Suspect {
+  lastSeen: number;
+}
+
 export class ForkBombDetector implements Listener {
   /** Chain forks by the parent's name since start (names capped, then `__other__`). */
   readonly chainForks: CommCounts;
   /** Forked processes that forked recently, by pid. */
   private readonly forking = new Map<number, Forking>();
-  /** Suspected names, with the last second either sign was seen. */
-  private readonly suspects = new Map<string, number>();
+  /** Suspects by name and workload key. */
+  private readonly suspects = new Map<string, Suspicion>();
   /** The deepest fork-without-exec chain alive at the last evaluation. */
   maxDepth = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -94,9 +112,10 @@ export class ForkBombDetector implements Listener {
     let known = this.forking.get(pid);
     if (!known) {
       if (this.forking.size >= MAX_RECENT_FORKERS) return;
-      known = { comm: forker.comm, depth: forker.depth, parent: forker.parent, forks: 0, previous: -Infinity, last: -Infinity, copyingBelow: 0 };
+      known = { comm: forker.comm, cgroup: forker.cgroup, depth: forker.depth, parent: forker.parent, forks: 0, previous: -Infinity, last: -Infinity, copyingBelow: 0 };
       this.forking.set(pid, known);
     }
+    known.cgroup = forker.cgroup;
     known.forks = forker.forks;
     known.previous = known.last;
     known.last = second;
@@ -114,7 +133,7 @@ export class ForkBombDetector implements Listener {
     }
   }
 
-  /** Decides which names are suspected now, from the recent forks and the live table. */
+  /** Decides which names (in which workloads) are suspected now, from the recent forks and the live table. */
   evaluate(): void {
     this.decide(this.options.now(), this.table.deepProcesses(this.options.chainDepth));
   }
@@ -125,36 +144,70 @@ export class ForkBombDetector implements Listener {
     this.maxDepth = deep.maxDepth;
     const since = now - RECENT_SECONDS;
 
-    const copiersByComm = new Map<string, number>();
+    const copiers = new SuspectCounts();
     for (const [pid, forking] of this.forking) {
       if (forking.last <= since) this.forking.delete(pid);
       else if (forking.depth >= chainDepth && forking.previous > since && forking.copyingBelow >= COPYING_GENERATIONS) {
-        copiersByComm.set(forking.comm, (copiersByComm.get(forking.comm) ?? 0) + 1);
+        copiers.add(forking.comm, forking.cgroup, 1);
       }
     }
-    for (const [comm, copiers] of copiersByComm) {
-      if (copiers >= chainParents) this.suspect(comm, now);
+    for (const { suspect, count } of copiers.values()) {
+      if (count >= chainParents) this.suspect(suspect, now);
     }
-    for (const [comm, count] of deep.byComm) {
-      if (count >= chainProcesses) this.suspect(comm, now);
+    const live = new SuspectCounts();
+    for (const [comm, byCgroup] of deep.byComm) {
+      for (const [cgroup, count] of byCgroup) live.add(comm, cgroup, count);
     }
-    for (const [comm, lastSeen] of this.suspects) {
-      if (now - lastSeen >= clearAfterSeconds) this.suspects.delete(comm);
+    for (const { suspect, count } of live.values()) {
+      if (count >= chainProcesses) this.suspect(suspect, now);
+    }
+    for (const [key, { lastSeen }] of this.suspects) {
+      if (now - lastSeen >= clearAfterSeconds) this.suspects.delete(key);
     }
   }
 
   /**
-   * A suspect is named by its own name, whatever the label slots of the counters hold: an
-   * attacker who used those up cannot hide a bomb behind `__other__`. Only past maxComms
-   * suspects at once does a new one go under `__other__`.
+   * A suspect is named by its own name and workload, whatever the label slots of the
+   * counters and of the workloads hold: an attacker who used those up cannot hide a bomb
+   * behind `__other__`. Only past maxComms suspects at once does a new one go under
+   * `__other__` (name and workload).
    */
-  private suspect(comm: string, now: number): void {
-    const label = this.suspects.has(comm) || this.suspects.size < this.options.maxComms ? comm : OTHER_COMM;
-    this.suspects.set(label, now);
+  private suspect(suspect: Suspect, now: number): void {
+    let key = suspectKey(suspect);
+    if (!this.suspects.has(key) && this.suspects.size >= this.options.maxComms) {
+      suspect = { comm: OTHER_COMM, workload: OTHER_WORKLOAD };
+      key = suspectKey(suspect);
+    }
+    this.suspects.set(key, { ...suspect, lastSeen: now });
   }
 
-  /** The names suspected now. */
-  get suspected(): string[] {
-    return [...this.suspects.keys()];
+  /** The names suspected now, each with its workload. */
+  get suspected(): Suspect[] {
+    return [...this.suspects.values()].map(({ comm, workload }) => ({ comm, workload }));
+  }
+}
+
+function suspectKey({ comm, workload }: Suspect): string {
+  return `${comm}\0${workloadKey(workload)}`;
+}
+
+/** Counts by command name and workload; processes in two cgroups of one workload add up. */
+class SuspectCounts {
+  private readonly counts = new Map<string, { suspect: Suspect; count: number }>();
+  /** cgroup path -> workload, for this count only (most processes share a few paths). */
+  private readonly workloads = new Map<string | undefined, Workload>();
+
+  add(comm: string, cgroup: string | undefined, count: number): void {
+    let workload = this.workloads.get(cgroup);
+    if (workload === undefined) this.workloads.set(cgroup, (workload = identifyCgroup(cgroup)));
+    const suspect = { comm, workload };
+    const key = suspectKey(suspect);
+    const known = this.counts.get(key);
+    if (known === undefined) this.counts.set(key, { suspect, count });
+    else known.count += count;
+  }
+
+  values(): Iterable<{ suspect: Suspect; count: number }> {
+    return this.counts.values();
   }
 }

@@ -1,22 +1,23 @@
 // The fork-bomb detector and its view: who is suspected, how deep chains go, chain forks by name.
 import { Gauge, type Registry } from 'prom-client';
 import { ForkBombDetector } from '../detect/forkbomb.js';
+import { WORKLOAD_LABEL_NAMES } from '../workloads/labels.js';
 import { registerCommCounter } from './comm-counter.js';
 import type { MetricGroup } from './group.js';
 
-export const forkBombMetrics: MetricGroup = ({ table, forkbomb, parents, now }) => {
+export const forkBombMetrics: MetricGroup = ({ table, forkbomb, parents, workloads, now }) => {
   const detector = new ForkBombDetector(table, { ...forkbomb, maxComms: parents.maxComms, now });
   return {
     listener: detector,
     register(registry: Registry) {
       new Gauge({
         name: 'forkwatch_forkbomb_suspected',
-        help: 'Whether the detector suspects processes of this command name of being a fork bomb (1); the series goes when the suspicion clears.',
-        labelNames: ['comm'] as const,
+        help: 'Whether the detector suspects processes of this command name, in this workload, of being a fork bomb (1); the series goes when the suspicion clears.',
+        labelNames: ['comm', ...WORKLOAD_LABEL_NAMES] as const,
         registers: [registry],
         collect() {
           this.reset();
-          for (const comm of detector.suspected) this.set({ comm }, 1);
+          for (const { comm, workload } of detector.suspected) this.set({ comm, ...workloads.labels(workload) }, 1);
         },
       });
 

@@ -8,6 +8,7 @@ import type { Listener } from '../pipeline/listener.js';
 import type { Procfs } from '../processes/procfs.js';
 import type { ProcessTable } from '../processes/table.js';
 import type { ForkBombOptions } from '../detect/forkbomb.js';
+import type { Workloads } from '../workloads/service.js';
 
 export interface ParentsSettings {
   /** Most distinct parent command names kept as label values. */
@@ -16,6 +17,15 @@ export interface ParentsSettings {
   top: number;
   /** The trailing window behind it. */
   windowSeconds: number;
+}
+
+export interface WorkloadSettings {
+  /** Most workloads kept as label sets (--workloads.max). */
+  max: number;
+  /** A workload with no live process and no fork for this long loses its series. */
+  retentionSeconds: number;
+  /** Where the host's cgroup file system is (--path.cgroupfs), for pods' PIDs. */
+  cgroupRoot: string;
 }
 
 /** The socket's own state, as the kernel reports it. */
@@ -32,6 +42,10 @@ export interface GroupContext {
   procfs: Procfs;
   parents: ParentsSettings;
   forkbomb: Omit<ForkBombOptions, 'maxComms' | 'now'>;
+  /** The workloads, shared by every group that labels by workload. */
+  workloads: Workloads;
+  /** Where the host's cgroup file system is (--path.cgroupfs). */
+  cgroupRoot: string;
   version: string;
   logger: Logger;
   /** The monotonic clock in whole seconds (the kernel's event clock). */

@@ -7,5 +7,14 @@ import type { MetricGroup } from './group.js';
 import { lifecycleMetrics } from './lifecycle.js';
 import { netlinkMetrics } from './netlink.js';
 import { parentMetrics } from './parents.js';
+import { workloadMetrics } from './workloads.js';
 
-export const METRIC_GROUPS: readonly MetricGroup[] = [eventMetrics, netlinkMetrics, parentMetrics, forkBombMetrics, lifecycleMetrics, buildInfoMetrics];
+export const METRIC_GROUPS: readonly MetricGroup[] = [
+  eventMetrics,
+  netlinkMetrics,
+  parentMetrics,
+  workloadMetrics,
+  forkBombMetrics,
+  lifecycleMetrics,
+  buildInfoMetrics,
+];

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commFromProcFile, commFromProcName } from './comm.js';
+import { readProcCgroup } from './proc-cgroup.js';
 
 /** A process running now, as /proc/<pid>/stat shows it. */
 export interface RunningProcess {
@@ -101,6 +102,11 @@ export class Procfs {
     } catch {
       return [];
     }
+  }
+
+  /** The cgroup path that names process `pid`'s workload (see proc-cgroup.ts), or undefined if it is gone. */
+  cgroup(pid: number): string | undefined {
+    return readProcCgroup(pid, this.root);
   }
 
   /** The kernel's pid_max, or undefined where it cannot be read. */

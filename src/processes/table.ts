@@ -30,6 +30,15 @@ export interface Process {
   readonly previousEuid?: number;
   /** The ids of its live threads other than the main one; undefined when it has none. */
   readonly threads?: ReadonlySet<number>;
+  /**
+   * Its cgroup path, which names its workload (see proc-cgroup.ts); undefined when it could
+   * not be read. A child has its parent's. An exec may follow a move to another cgroup
+   * (runc and crun move a container's first process into its cgroup, then it execs), so
+   * after an exec it is read from /proc again when next needed: at the process's next fork
+   * (the parent a fork event returns is up to date) and when processes() lists it. Until
+   * then it is the cgroup from before the exec.
+   */
+  readonly cgroup: string | undefined;
 }
 
 // Every entry is made with every field, so that V8 gives them all one shape.
@@ -45,6 +54,9 @@ interface Entry {
   euid: number | undefined;
   previousEuid: number | undefined;
   threads: Set<number> | undefined;
+  cgroup: string | undefined;
+  /** Exec'd since its cgroup was known: read it again before it is used. */
+  cgroupStale?: boolean;
 }
 
 /** How many processes and threads the table holds. */
@@ -70,8 +82,8 @@ export type Correction =
 export interface DeepProcesses {
   /** The deepest fork-without-exec chain alive. */
   maxDepth: number;
-  /** Live processes at or below the threshold depth, by command name. */
-  byComm: Map<string, number>;
+  /** Live processes at or below the threshold depth, by command name, then by cgroup path. */
+  byComm: Map<string, Map<string | undefined, number>>;
 }
 
 export interface ProcessTableOptions {
@@ -111,6 +123,14 @@ export class ProcessTable {
 
   get(tgid: number): Process | undefined {
     return this.entries.get(tgid);
+  }
+
+  /** Every process in the table, each with its cgroup up to date. */
+  *processes(): IterableIterator<Process> {
+    for (const entry of this.entries.values()) {
+      if (entry.cgroupStale) this.readCgroup(entry);
+      yield entry;
+    }
   }
 
   /**
@@ -206,11 +226,6 @@ export class ProcessTable {
     return lowered;
   }
 
-  /** Every process in the table. */
-  processes(): IterableIterator<Process> {
-    return this.entries.values();
-  }
-
   /** Processes and threads alive now, as far as the events tell: one pass over the table. */
   taskCounts(): TaskCounts {
     let threads = 0;
@@ -221,16 +236,21 @@ export class ProcessTable {
   /** One pass over the table: the deepest chain, and who lives at `threshold` or deeper. */
   deepProcesses(threshold: number): DeepProcesses {
     let maxDepth = 0;
-    const byComm = new Map<string, number>();
-    for (const { comm, depth } of this.entries.values()) {
+    const byComm = new Map<string, Map<string | undefined, number>>();
+    for (const { comm, depth, cgroup } of this.entries.values()) {
       if (depth > maxDepth) maxDepth = depth;
-      if (depth >= threshold) byComm.set(comm, (byComm.get(comm) ?? 0) + 1);
+      if (depth < threshold) continue;
+      let byCgroup = byComm.get(comm);
+      if (byCgroup === undefined) byComm.set(comm, (byCgroup = new Map()));
+      byCgroup.set(cgroup, (byCgroup.get(cgroup) ?? 0) + 1);
     }
     return { maxDepth, byComm };
   }
 
   /**
-   * A new process starts with its parent's name, one fork deeper. A thread's fork event
+   * A new process starts with its parent's name and cgroup, one fork deeper: no system call
+   * per fork. (A child that clone3's CLONE_INTO_CGROUP starts elsewhere, as a runtime may
+   * start a process in a container, is caught at the exec that follows.) A thread's fork event
    * names the creator's parent, not the creator: it concerns the thread's own process.
    */
   private forked(event: ForkEvent): Process | undefined {
@@ -241,6 +261,7 @@ export class ProcessTable {
       return undefined;
     }
     parent.forks++;
+    if (parent.cgroupStale) this.readCgroup(parent);
     this.set({
       tgid: event.childTgid,
       comm: parent.comm,
@@ -252,6 +273,7 @@ export class ProcessTable {
       euid: parent.euid,
       previousEuid: undefined,
       threads: undefined,
+      cgroup: parent.cgroup,
     });
     return parent;
   }
@@ -262,13 +284,19 @@ export class ProcessTable {
     return entry;
   }
 
-  /** An exec starts a new chain under the new name, read by the reader on arrival if it could. */
+  /**
+   * An exec starts a new chain under the new name, read by the reader on arrival if it could.
+   * Its cgroup is read again when next needed, not now: most exec'd programs (a compiler's
+   * passes, `true`) never fork and are gone before anyone asks, and a read per exec would
+   * cost a busy build machine a system call for each.
+   */
   private execed(event: ExecEvent): Process | undefined {
     const comm = event.procComm ? commFromProcFile(event.procComm) : this.procfs.comm(event.tgid);
     const entry = comm === undefined ? this.entries.get(event.tgid) : this.named(event.tgid, comm);
     if (!entry) return undefined;
     // Gone before its new name could be read: the old one is no longer right.
     if (comm === undefined) entry.comm = UNKNOWN_COMM;
+    entry.cgroupStale = true;
     entry.depth = 0;
     entry.forks = 0;
     // An exec leaves one thread: the kernel ended the others (their exits came first).
@@ -301,8 +329,15 @@ export class ProcessTable {
     entry.startedNs = found.startedNs;
   }
 
+  /** Reads the cgroup of a process that exec'd; one already gone keeps the cgroup it had. */
+  private readCgroup(entry: Entry): void {
+    entry.cgroup = this.procfs.cgroup(entry.tgid) ?? entry.cgroup;
+    entry.cgroupStale = false;
+  }
+
   /**
-   * Learns a process from /proc; undefined if it is gone, or if its main thread has ended
+   * Learns a process (its name and cgroup) from /proc; undefined if it is gone, or if its
+   * main thread has ended
    * (it would have left the table at its exit event).
    */
   private learn(tgid: number): Entry | undefined {
@@ -314,6 +349,7 @@ export class ProcessTable {
     entry.euid = status?.effectiveUid;
     const others = this.procfs.threadIds(tgid).filter((tid) => tid !== tgid);
     entry.threads = others.length > 0 ? new Set(others) : undefined;
+    entry.cgroup = this.procfs.cgroup(tgid);
     return entry;
   }
 
@@ -325,7 +361,7 @@ export class ProcessTable {
       this.touch(known);
       return known;
     }
-    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0, bornNs: undefined, euid: undefined, previousEuid: undefined, threads: undefined });
+    return this.set({ tgid, comm, depth: 0, forks: 0, parent: 0, bornNs: undefined, euid: undefined, previousEuid: undefined, threads: undefined, cgroup: undefined });
   }
 
   private set(entry: Entry): Entry {

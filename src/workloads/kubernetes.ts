@@ -11,14 +11,12 @@
 import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Pod } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import type { PodNames } from './labels.js';
+import { isNodeName, type PodNames } from './labels.js';
 
 /** The annotation by which a static pod's mirror carries the uid kubelet gave the static pod. */
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 const STATIC_POD_UID = /^[0-9a-f]{32}$/;
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-/** A node's name is a DNS subdomain (RFC 1123); anything else cannot be in a field selector. */
-const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export interface Backoff {
   /** First wait after the watch breaks. */
@@ -128,7 +126,7 @@ export class PodCache implements PodNames {
   private brokenSince: number | undefined;
 
   constructor(options: PodCacheOptions) {
-    if (!NODE_NAME.test(options.nodeName)) {
+    if (!isNodeName(options.nodeName)) {
       throw new Error(`the node name ${JSON.stringify(options.nodeName)} is not a Kubernetes node name: set --kubernetes.node-name (or NODE_NAME from spec.nodeName)`);
     }
     this.nodeName = options.nodeName;

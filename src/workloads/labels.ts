@@ -11,6 +11,9 @@ export const MAX_LABEL_CHARS = 128;
 /** Characters of a container id shown until its name is known (as `docker ps` and crictl show). */
 const SHORT_ID_CHARS = 12;
 
+/** The labels that name a workload, always all four, in this order. */
+export const WORKLOAD_LABEL_NAMES = ['namespace', 'pod', 'container', 'unit'] as const;
+
 export interface WorkloadLabels {
   namespace: string;
   pod: string;
@@ -32,6 +35,13 @@ export function boundLabel(value: string): string {
   const clean = value.replace(/\p{Cc}|\p{Cs}/gu, '\uFFFD');
   const chars = Array.from(clean); // code points, so a cut never splits a surrogate pair
   return chars.length <= MAX_LABEL_CHARS ? clean : `${chars.slice(0, MAX_LABEL_CHARS - 1).join('')}…`;
+}
+
+/** A node's name is a DNS subdomain (RFC 1123); anything else cannot be in a field selector. */
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export function isNodeName(name: string): boolean {
+  return NODE_NAME.test(name);
 }
 
 /** namespace and pod of a pod, by name once known, else `pod="uid:<uid>"` and no namespace. */

@@ -39,7 +39,7 @@
 //   (seen with Debian's podman on this project's cgroup v1 test machines, in every hierarchy)
 // Anything else is named by its last path element, and the root cgroup by "/".
 //
-// Paths read from inside a private cgroup namespace start with "/.." (see proc-cgroup.ts).
+// Paths read from inside a private cgroup namespace start with "/.." (see src/processes/proc-cgroup.ts).
 // Their elements are recognised the same way; the pod's host cgroup is then rebuilt from the
 // kubelet layout, assuming the host's cgroup file system (mounted at --cgroup root) is the
 // kubelet's view of the tree:

@@ -79,6 +79,14 @@ describe('TopParents: names', () => {
     expect(top.top(10, 50)[0]?.comm).toBe('make');
   });
 
+  it("takes the cgroup (the parent's workload) from the latest second, as the name", () => {
+    const top = new TopParents({ windowSeconds: 60, now: () => 0 });
+    top.add(100, 'runc:[2:INIT]', 49, '/kubepods/burstable/pod0f2b7a3e-6c1d-4e8a-9b5f-2d4c6e8a0b1c');
+    top.add(100, 'bash', 48, '/system.slice/containerd.service');
+
+    expect(top.top(10, 50)).toEqual([{ pid: 100, comm: 'runc:[2:INIT]', cgroup: '/kubepods/burstable/pod0f2b7a3e-6c1d-4e8a-9b5f-2d4c6e8a0b1c', forks: 2 }]);
+  });
+
   it('takes the name from the latest second when the ring has wrapped between them', () => {
     // With a 10 s window there are 11 buckets: second 21 is in the last, second 22 in the first.
     const top = new TopParents({ windowSeconds: 10, now: () => 0 });
@@ -287,25 +295,25 @@ describe('TopParents: tracked pids cap', () => {
 
 /** The plain definition: keeps every fork, and sums and sorts them all on each call. */
 class NaiveTopParents {
-  private readonly forks: { pid: number; comm: string; second: number }[] = [];
+  private readonly forks: { pid: number; comm: string; second: number; cgroup: string | undefined }[] = [];
 
   constructor(private readonly windowSeconds: number) {}
 
-  add(pid: number, comm: string, second: number): void {
-    this.forks.push({ pid, comm, second });
+  add(pid: number, comm: string, second: number, cgroup?: string): void {
+    this.forks.push({ pid, comm, second, cgroup });
   }
 
   top(n: number, now: number): ParentForks[] {
     const totals = new Map<number, ParentForks & { commSecond: number }>();
-    for (const { pid, comm, second } of this.forks) {
+    for (const { pid, comm, second, cgroup } of this.forks) {
       if (second <= now - this.windowSeconds || second > now) continue;
-      const total = totals.get(pid) ?? { pid, comm, forks: 0, commSecond: second };
+      const total = totals.get(pid) ?? { pid, comm, cgroup, forks: 0, commSecond: second };
       total.forks++;
-      if (second >= total.commSecond) Object.assign(total, { comm, commSecond: second });
+      if (second >= total.commSecond) Object.assign(total, { comm, cgroup, commSecond: second });
       totals.set(pid, total);
     }
     return [...totals.values()]
-      .map(({ pid, comm, forks }) => ({ pid, comm, forks }))
+      .map(({ pid, comm, cgroup, forks }) => ({ pid, comm, cgroup, forks }))
       .sort((a, b) => b.forks - a.forks || a.pid - b.pid)
       .slice(0, n);
   }
@@ -334,9 +342,10 @@ describe('TopParents: selection', () => {
       // Skewed towards low pids, so ranks have clear leaders and many ties; a little out of order.
       const pid = 1000 + Math.floor(next() ** 3 * 150);
       const comm = `${pid}-${Math.floor(next() * 3)}`;
+      const cgroup = `/system.slice/unit-${Math.floor(next() * 2)}.service`;
       const second = Math.max(0, now - Math.floor(next() * 3));
-      top.add(pid, comm, second);
-      naive.add(pid, comm, second);
+      top.add(pid, comm, second, cgroup);
+      naive.add(pid, comm, second, cgroup);
       if (fork % 20 === 19 && now % 7 === 0) {
         for (const n of ns) results.push({ now, n, got: top.top(n, now), want: naive.top(n, now) });
       }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { checkAgainstKernel, parseFlags, type Options } from '../../src/cli/flags.js';
 
 function run(...argv: string[]): Options {
@@ -13,8 +13,13 @@ function fail(...argv: string[]): string {
   return result.message;
 }
 
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
 describe('parseFlags', () => {
   it('uses the documented defaults', () => {
+    vi.stubEnv('NODE_NAME', '');
     expect(run()).toEqual({
       listenHost: '',
       listenPort: 9740,
@@ -28,6 +33,12 @@ describe('parseFlags', () => {
       forkbombChainParents: 20,
       forkbombChainProcesses: 32,
       forkbombClearAfterSeconds: 60,
+      kubernetesKubeconfig: undefined,
+      kubernetesNodeName: undefined,
+      noKubernetes: false,
+      workloadsMax: 1000,
+      workloadsRetentionSeconds: 600,
+      cgroupfsPath: '/sys/fs/cgroup',
       logLevel: 'info',
       logFormat: 'json',
     } satisfies Options);
@@ -47,6 +58,11 @@ describe('parseFlags', () => {
     ['--forkbomb.clear-after', '2m', { forkbombClearAfterSeconds: 120 }],
     ['--log.level', 'debug', { logLevel: 'debug' }],
     ['--log.format', 'logfmt', { logFormat: 'logfmt' }],
+    ['--kubernetes.kubeconfig', '/etc/kubernetes/forkwatch.conf', { kubernetesKubeconfig: '/etc/kubernetes/forkwatch.conf' }],
+    ['--kubernetes.node-name', 'node-7.example', { kubernetesNodeName: 'node-7.example' }],
+    ['--workloads.max', '50', { workloadsMax: 50 }],
+    ['--workloads.retention', '1h', { workloadsRetentionSeconds: 3600 }],
+    ['--path.cgroupfs', '/host/sys/fs/cgroup', { cgroupfsPath: '/host/sys/fs/cgroup' }],
   ];
   for (const [flag, value, expected] of cases) {
     it(`accepts ${flag}=${value}`, () => {
@@ -100,6 +116,13 @@ describe('parseFlags', () => {
     ['--log.level', 'bad\nvalue'],
     ['--forkbomb.chain-parents', '100001'],
     ['--forkbomb.chain-processes', '262145'],
+    ['--kubernetes.node-name', 'Node_7'],
+    ['--kubernetes.node-name', 'node-7.'],
+    ['--workloads.max', '0'],
+    ['--workloads.max', '100001'],
+    ['--workloads.retention', '0s'],
+    ['--workloads.retention', '2d'],
+    ['--path.cgroupfs', 'sys/fs/cgroup'],
   ];
   for (const [flag, value] of bad) {
     it(`rejects ${flag}=${JSON.stringify(value)} in one line naming the flag, the value and what is accepted`, () => {
@@ -179,11 +202,17 @@ describe('parseFlags', () => {
       ['--parents.window', '60s'],
       ['--log.level', 'info'],
       ['--log.format', 'json'],
+      ['--kubernetes.kubeconfig', 'none'],
+      ['--kubernetes.node-name', '$NODE_NAME'],
+      ['--workloads.max', '1000'],
+      ['--workloads.retention', '10m'],
+      ['--path.cgroupfs', '/sys/fs/cgroup'],
     ] as const) {
       const line = text.split('\n').find((l) => l.trimStart().startsWith(flag));
       expect(line, flag).toContain(`(default: ${shown})`);
     }
     expect(text).toContain('--version');
+    expect(text).toMatch(/^ +--no-kubernetes +never call the Kubernetes API; pods stay named by uid$/m);
     expect(parseFlags(['-h'], '1.2.3').kind).toBe('help');
   });
 
@@ -193,6 +222,25 @@ describe('parseFlags', () => {
 
   it('rejects a value given to a switch', () => {
     expect(fail('--version=yes')).toBe('--version takes no value; see forkwatch --help');
+    expect(fail('--no-kubernetes=true')).toBe('--no-kubernetes takes no value; see forkwatch --help');
+  });
+
+  it('turns the Kubernetes API off with --no-kubernetes', () => {
+    expect(run('--no-kubernetes').noKubernetes).toBe(true);
+    expect(run('--no-kubernetes', '--workloads.max', '5')).toMatchObject({ noKubernetes: true, workloadsMax: 5 });
+  });
+
+  it('takes the node name from NODE_NAME, which the flag overrides', () => {
+    vi.stubEnv('NODE_NAME', 'node-a');
+    expect(run().kubernetesNodeName).toBe('node-a');
+    expect(run('--kubernetes.node-name=node-b').kubernetesNodeName).toBe('node-b');
+  });
+
+  it('refuses a NODE_NAME that is not a node name, in one line naming the variable and the flag', () => {
+    vi.stubEnv('NODE_NAME', 'Not A Node');
+    expect(fail()).toBe(
+      'NODE_NAME (the default of --kubernetes.node-name): "Not A Node" is not a node name; use a Kubernetes node name: lower-case letters, digits, "-" and ".", like node-7.example, or give --kubernetes.node-name',
+    );
   });
 });
 

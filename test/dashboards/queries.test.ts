@@ -1,20 +1,26 @@
-// Every query of the shipped dashboard, run on a real Prometheus scraping a real forkwatch
-// after some forks, with forkwatch's rules loaded so that the recorded series the panels
-// read exist: with Grafana's variables substituted, each must parse and return data.
-import { readFileSync } from 'node:fs';
+// Every query of every shipped dashboard, run on a real Prometheus scraping a real forkwatch
+// after some forks (and a pod that forks past its PID limit, named by a stand-in API
+// server), with forkwatch's rules loaded so that the recorded series the panels read exist:
+// with Grafana's variables substituted, each must parse and return data.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DASHBOARDS_DIR } from '../../dashboards/src/dashboards.js';
+import { DASHBOARDS, DASHBOARDS_DIR } from '../../dashboards/src/dashboards.js';
 import { RULES_FILE } from '../../scripts/generate-rules.js';
 import { packageRoot } from '../../src/package.js';
 import { forkAs, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
 import { removeCopies, runAs } from '../helpers/lifecycle.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
-import { describeKernel } from '../helpers/kernel.js';
+import { containmentUnavailable } from '../helpers/cgroup.js';
+import { FakeApiServer, makePod } from '../helpers/fake-apiserver.js';
+import { kernelUnavailable } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
+import { createPodCgroups, type Holder, type PodCgroups } from '../helpers/pod-cgroups.js';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { describeIfAvailable } from '../helpers/requirements.js';
 import {
   grafanaRegexEscape,
   interpolate,
@@ -25,10 +31,12 @@ import {
   type PanelQuery,
 } from './dashboard-json.js';
 
-const FILE = 'forkwatch-overview.json';
-const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, FILE), 'utf8')) as Dashboard;
-const queries = panelQueries(dashboard).map((query) => [`${query.panel.title} (${query.refId})`, query] as const);
-const variables = dashboard.templating.list ?? [];
+/** Each shipped dashboard, with its queries and variables. */
+const shipped = DASHBOARDS.map(({ file }) => {
+  const json = JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard;
+  const queries = panelQueries(json).map((query) => [`${query.panel.title} (${query.refId})`, query] as const);
+  return { file, queries, variables: json.templating.list ?? [] };
+});
 /** forkwatch's recording rules, by the series each records. */
 const recordingRules = new Map(
   (parse(readFileSync(join(packageRoot, RULES_FILE), 'utf8')) as { groups: { rules: { record?: string; expr: string }[] }[] }).groups
@@ -46,6 +54,17 @@ const crasher = uniqueName('fw-dash-segv-');
 const rooted = uniqueName('fw-dash-root-');
 const tracer = uniqueName('fw-dash-trace-');
 
+// A pod on this node, named by a stand-in API server, whose cgroup (cgroupfs layout, below a
+// capped test cgroup) holds a process that forks past the pod's PID limit of 10: the
+// workload, PID and refused-fork panels have a pod to show.
+const NODE = 'node-a';
+const POD_UID = `${Math.random().toString(16).slice(2, 10).padEnd(8, '0')}-6c1d-4e8a-9b5f-2d4c6e8a0b1c`;
+const CONTAINER_ID = 'd'.repeat(64);
+const POD_PIDS_MAX = 10;
+
+const unavailable = kernelUnavailable ?? (await containmentUnavailable());
+const describeKernelAndCgroups = describeIfAvailable(unavailable, 'needs the proc connector and pids cgroups');
+
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -60,17 +79,37 @@ function exportedNames(page: string): Set<string> {
   return new Set([...parseSamples(page).map((sample) => sample.name), ...declared]);
 }
 
-describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
+describeKernelAndCgroups('the shipped dashboards on a real Prometheus', () => {
   let forkwatch: RunningForkwatch;
   let prometheus: RunningPrometheus;
+  let server: FakeApiServer;
+  let pod: PodCgroups;
+  let holders: Holder[] = [];
+  let dir: string;
   let target: string;
 
   beforeAll(async () => {
-    forkwatch = await startForkwatch();
+    dir = mkdtempSync(join(tmpdir(), 'forkwatch-dashboards-'));
+    server = new FakeApiServer('dashboard-token');
+    server.addPod(makePod({ name: 'web-0', namespace: 'shop', uid: POD_UID, node: NODE, containers: { app: `containerd://${CONTAINER_ID}` } }));
+    await server.listen();
+    writeFileSync(join(dir, 'kubeconfig.yaml'), server.kubeconfig());
+    pod = await createPodCgroups(['kubepods', 'burstable', `pod${POD_UID}`], [CONTAINER_ID], POD_PIDS_MAX);
+
+    forkwatch = await startForkwatch(['--kubernetes.kubeconfig', join(dir, 'kubeconfig.yaml'), '--kubernetes.node-name', NODE]);
     target = new URL(forkwatch.url).host;
     prometheus = await startPrometheus({ targets: [target], scrapeInterval: '1s', ruleFiles: [join(packageRoot, RULES_FILE)] });
     await waitFor('Prometheus scrapes forkwatch', async () => (await prometheus.query(`up{instance="${target}"} == 1`)).length > 0);
+    await waitFor('forkwatch has the pod names', async () => parseSamples(await forkwatch.scrape()).some((s) => s.name === 'forkwatch_kubernetes_synced' && s.value === 1));
 
+    // A first holder (2 of the pod's 10 PIDs), so that the pod's series exist before the
+    // forks and refusals that rate() and increase() are to see.
+    const container = pod.containerDirs.get(CONTAINER_ID)!;
+    holders.push(await pod.hold(container, 1));
+    await waitFor(
+      'Prometheus has the pod',
+      async () => (await prometheus.query(`count_over_time(forkwatch_pod_forks_refused_total{instance="${target}", pod="web-0"}[1m]) >= 2`)).length > 0,
+    );
     threadsAs(uniqueName('fw-dash-t-'), THREADS);
     // The lifecycle row: exits of every reason, deaths by two signals (SIGSEGV also starts
     // a core dump), a change to root and a ptrace attach.
@@ -80,53 +119,38 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
     runAs(rooted, ['setuid', '65534', '0']);
     runAs(tracer, ['ptrace']);
     forkAs(name, FORKS);
+    // The second takes 1 PID, its children the last 7; 5 forks are refused.
+    holders.push(await pod.hold(container, 12));
+    expect(holders[1]).toMatchObject({ forked: 7, refused: 5 });
     // The named process's series appears with the first scrape after its forks.
     await waitFor(
       `Prometheus has ${SCRAPES} scrapes after the forks`,
       async () => (await prometheus.query(`count_over_time(forkwatch_parent_forks_total{instance="${target}", comm="${name}"}[1m]) >= ${SCRAPES}`)).length > 0,
     );
-    // The rules are evaluated every second too: the recorded rate of its forks follows.
+    // The rules are evaluated every second too: the recorded rates follow.
     await waitFor(
-      'the recording rules record the named process',
-      async () => (await prometheus.query(`instance_comm:forkwatch_parent_forks:rate2m{instance="${target}", comm="${name}"}`)).length > 0,
+      'the recording rules record the named process and the pod',
+      async () =>
+        (await prometheus.query(`instance_comm:forkwatch_parent_forks:rate2m{instance="${target}", comm="${name}"}`)).length > 0 &&
+        (await prometheus.query(`instance_workload:forkwatch_workload_forks:rate2m{instance="${target}", namespace="shop", pod="web-0"} > 0`)).length > 0,
     );
   }, 90_000);
 
   afterAll(async () => {
+    for (const holder of holders) await holder.end();
+    await pod?.destroy();
     await prometheus?.stop();
     await forkwatch?.stop();
+    await server?.close();
     removeForkers();
     removeCopies();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   /** The variables as Grafana substitutes them: instance and comm as selected multi-values. */
   function values(comm: string): Record<string, string> {
     return { ...INTERVALS_AT_1S_SCRAPES, instance: grafanaRegexEscape(target), comm };
   }
-
-  it("names only metrics on forkwatch's /metrics page, or series forkwatch's rules record from them", async () => {
-    const exported = exportedNames(await forkwatch.scrape());
-    const named = new Set(queries.flatMap(([, query]) => metricNames(query.expr)));
-    for (const variable of variables.filter((candidate) => candidate.type === 'query')) {
-      for (const metric of metricNames(labelValuesQuery(String(variable.query)).selector)) named.add(metric);
-    }
-    expect(named.size).toBeGreaterThan(10);
-    for (const metric of named) {
-      const recordedFrom = recordingRules.get(metric);
-      const sources = recordedFrom === undefined ? [metric] : metricNames(recordedFrom);
-      for (const source of sources) expect(exported.has(source), `${source}${recordedFrom ? ` (recorded as ${metric})` : ''} is not on /metrics`).toBe(true);
-    }
-  });
-
-  it('offers this forkwatch as an instance, and the named process as a parent command', async () => {
-    const labelValues = async (variableName: string): Promise<string[]> => {
-      const variable = variables.find((candidate) => candidate.name === variableName)!;
-      const { selector, label } = labelValuesQuery(interpolate(String(variable.query), values('.*')));
-      return (await prometheus.query(selector)).map((series) => series.metric[label]!);
-    };
-    expect(await labelValues('instance')).toContain(target);
-    expect(await labelValues('comm')).toContain(name);
-  });
 
   async function run(query: PanelQuery, comm: string) {
     const promql = interpolate(query.expr, values(comm));
@@ -136,42 +160,95 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
     return result;
   }
 
-  describe('with comm = the named process', () => {
-    it.each(queries)('%s returns data', async (_, query) => {
-      const result = await run(query, grafanaRegexEscape(name));
-      if (query.expr.includes('$comm')) {
-        for (const series of result) expect(series.metric.comm).toBe(name);
+  describe.each(shipped)('dashboards/$file', ({ queries, variables }) => {
+    it("names only metrics on forkwatch's /metrics page, or series forkwatch's rules record from them", async () => {
+      const exported = exportedNames(await forkwatch.scrape());
+      const named = new Set(queries.flatMap(([, query]) => metricNames(query.expr)));
+      for (const variable of variables.filter((candidate) => candidate.type === 'query')) {
+        for (const metric of metricNames(labelValuesQuery(String(variable.query)).selector)) named.add(metric);
+      }
+      expect(named.size).toBeGreaterThan(3);
+      for (const metric of named) {
+        const recordedFrom = recordingRules.get(metric);
+        const sources = recordedFrom === undefined ? [metric] : metricNames(recordedFrom);
+        for (const source of sources) expect(exported.has(source), `${source}${recordedFrom ? ` (recorded as ${metric})` : ''} is not on /metrics`).toBe(true);
       }
     });
 
-    it('lists the named process among the busiest parents, with its pid and every fork', async () => {
-      const [, table] = queries.find(([title]) => title.startsWith('Busiest parents now'))!;
-      const rows = await run(table, grafanaRegexEscape(name));
-      expect(rows).toHaveLength(1);
-      expect(rows[0]!.metric.pid).toMatch(/^[1-9][0-9]*$/);
-      expect(Number(rows[0]!.value[1])).toBe(FORKS);
+    it('offers this forkwatch as an instance (and the named process as a parent command, where it asks)', async () => {
+      const labelValues = async (variableName: string): Promise<string[] | undefined> => {
+        const variable = variables.find((candidate) => candidate.name === variableName);
+        if (variable === undefined) return undefined;
+        const { selector, label } = labelValuesQuery(interpolate(String(variable.query), values('.*')));
+        return (await prometheus.query(selector)).map((series) => series.metric[label]!);
+      };
+      expect(await labelValues('instance')).toContain(target);
+      const comms = await labelValues('comm');
+      if (comms !== undefined) expect(comms).toContain(name);
+    });
+
+    describe('with comm = the named process', () => {
+      it.each(queries)('%s returns data', async (_, query) => {
+        const result = await run(query, grafanaRegexEscape(name));
+        if (query.expr.includes('$comm')) {
+          for (const series of result) expect(series.metric.comm).toBe(name);
+        }
+      });
+    });
+
+    describe('with comm = All (.*)', () => {
+      it.each(queries)('%s returns data', async (_, query) => {
+        await run(query, '.*');
+      });
     });
   });
 
-  it('lists the deaths, the core dump, the change to root and the ptrace attach of the test programs', async () => {
-    const [, signals] = queries.find(([title]) => title.startsWith('Killing signals'))!;
-    const killed = (await run(signals, '.*')).map((row) => row.metric.signal);
+  /** The one query of a panel of a shipped dashboard. */
+  function panelQuery(file: string, title: string): PanelQuery {
+    const found = shipped.find((dashboard) => dashboard.file === file)!.queries.filter(([, query]) => query.panel.title === title);
+    expect(found, `${file}: "${title}"`).toHaveLength(1);
+    return found[0]![1];
+  }
+
+  it('overview: lists the deaths, the core dump, the change to root and the ptrace attach of the test programs', async () => {
+    const killed = (await run(panelQuery('forkwatch-overview.json', 'Killing signals'), '.*')).map((row) => row.metric.signal);
     expect(killed).toEqual(expect.arrayContaining(['SIGKILL', 'SIGSEGV']));
-    const [, events] = queries.find(([title]) => title.startsWith('Core dumps, changes to root'))!;
-    const rows = (await run(events, '.*')).map((row) => `${row.metric.event}: ${row.metric.comm}`);
+    const events = await run(panelQuery('forkwatch-overview.json', 'Core dumps, changes to root, ptrace attaches'), '.*');
+    const rows = events.map((row) => `${row.metric.event}: ${row.metric.comm}`);
     expect(rows).toEqual(expect.arrayContaining([`core dump: ${crasher}`, `became root: ${rooted}`, `ptrace attach: ${tracer}`]));
   });
 
-  describe('with comm = All (.*)', () => {
-    it.each(queries)('%s returns data', async (_, query) => {
-      await run(query, '.*');
-    });
+  it('overview: lists the named process among the busiest parents, with its pid and every fork', async () => {
+    const rows = await run(panelQuery('forkwatch-overview.json', 'Busiest parents now'), grafanaRegexEscape(name));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.metric.pid).toMatch(/^[1-9][0-9]*$/);
+    expect(Number(rows[0]!.value[1])).toBe(FORKS);
+  });
 
-    it('shows no fork bomb on a healthy node: 0, and the row "(none)"', async () => {
-      const suspected = queries.find(([title]) => title.startsWith('Fork bombs suspected'))![1];
-      expect((await run(suspected, '.*')).map((series) => series.value[1])).toEqual(['0']);
-      const names = queries.find(([title]) => title.startsWith('Suspected command names'))![1];
-      expect((await run(names, '.*')).map((series) => [series.metric.comm, series.value[1]])).toEqual([['(none)', '0']]);
-    });
+  it('overview: shows no fork bomb on a healthy node: 0, and the row "(none)"', async () => {
+    expect((await run(panelQuery('forkwatch-overview.json', 'Fork bombs suspected'), '.*')).map((series) => series.value[1])).toEqual(['0']);
+    const names = await run(panelQuery('forkwatch-overview.json', 'Suspected command names'), '.*');
+    expect(names.map((series) => [series.metric.comm, series.value[1]])).toEqual([['(none)', '0']]);
+  });
+
+  it('overview: shows the pod by its names, at its PID limit, with the forks the kernel refused', async () => {
+    const busiest = await run(panelQuery('forkwatch-overview.json', 'Busiest workloads (top 10)'), '.*');
+    expect(busiest.map((series) => series.metric)).toContainEqual(expect.objectContaining({ namespace: 'shop', pod: 'web-0', container: 'app' }));
+    const nearest = await run(panelQuery('forkwatch-overview.json', 'Pods nearest their PID limit'), '.*');
+    expect(nearest.map((series) => [series.metric.namespace, series.metric.pod, series.value[1]])).toContainEqual(['shop', 'web-0', '1']);
+    const refused = await run(panelQuery('forkwatch-overview.json', 'Refused forks by pod'), '.*');
+    const ours = refused.find((series) => series.metric.pod === 'web-0');
+    // increase() over the range: the counter went from nothing to 6 within it.
+    expect(Number(ours?.value[1])).toBeGreaterThan(0);
+  });
+
+  it('cluster: shows the pod and its namespace among the busiest, and no fork bomb', async () => {
+    const namespaces = await run(panelQuery('forkwatch-cluster.json', 'Busiest namespaces (top 10)'), '.*');
+    expect(namespaces.map((series) => series.metric.namespace)).toContain('shop');
+    const pods = await run(panelQuery('forkwatch-cluster.json', 'Busiest pods (top 10)'), '.*');
+    expect(pods.map((series) => `${series.metric.namespace}/${series.metric.pod}`)).toContain('shop/web-0');
+    expect((await run(panelQuery('forkwatch-cluster.json', 'Fork bombs suspected'), '.*')).map((series) => series.value[1])).toEqual(['0']);
+    const where = await run(panelQuery('forkwatch-cluster.json', 'Where the bombs are'), '.*');
+    expect(where.map((series) => series.metric.comm)).toEqual(['(none)']);
   });
 });

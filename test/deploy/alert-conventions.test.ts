@@ -92,7 +92,7 @@ describe('alert conventions', () => {
     expect(broken({}, { description: 'A fork bomb.' })[0]).toMatch(/^description is not templated/);
     expect(broken({}, { runbook_url: '' })).toEqual(['has no runbook_url']);
     expect(broken({}, { runbook_url: 'https://elsewhere.example/runbooks#forkbombsuspected' })[0]).toMatch(/is not under/);
-    expect(broken({}, { runbook_url: `${base}#podpidsnearlimit` })[0]).toMatch(/has no heading for that anchor/);
+    expect(broken({}, { runbook_url: `${base}#nosuchalert` })[0]).toMatch(/has no heading for that anchor/);
   });
 
   it('reads anchors as GitHub makes them', () => {

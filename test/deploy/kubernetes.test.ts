@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { IDaemonSet } from 'kubernetes-models/apps/v1';
 import type { IResourceQuota, IService, IServiceAccount, INamespace } from 'kubernetes-models/v1';
 import type { IPrometheusRule, IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import type { IClusterRole, IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { GENERATE_COMMAND, PROMETHEUS_RULE_FILE, RULES_FILE, renderPrometheusRule } from '../../scripts/generate-rules.js';
@@ -16,6 +17,8 @@ import { packageRoot, version } from '../../src/package.js';
 import { BASE, find, kubectl, kubectlMissing, type Manifest, parseManifests, readText, validateStrictly } from './manifests.js';
 
 const NAMESPACE = 'forkwatch';
+/** Kinds that belong to no namespace. */
+const CLUSTER_SCOPED = ['Namespace', 'ClusterRole', 'ClusterRoleBinding'];
 
 const kustomization = parse(readText(`${BASE}/kustomization.yaml`)) as {
   resources: string[];
@@ -84,7 +87,7 @@ describe(`${BASE}: the kustomize base`, () => {
   });
 
   it(`puts every namespaced object in the ${NAMESPACE} namespace, which it creates`, () => {
-    for (const manifest of manifests.filter((m) => m.kind !== 'Namespace')) {
+    for (const manifest of manifests.filter((m) => !CLUSTER_SCOPED.includes(m.kind))) {
       expect(manifest.metadata.namespace, `${manifest.kind} ${manifest.metadata.name}`).toBe(NAMESPACE);
     }
     expect(only<INamespace>('Namespace').metadata?.name).toBe(NAMESPACE);
@@ -97,11 +100,21 @@ describe(`${BASE}: the kustomize base`, () => {
     expect(labels?.['pod-security.kubernetes.io/warn']).toBe('privileged');
   });
 
-  it('gives forkwatch its own service account, with no API token mounted', () => {
+  it("gives forkwatch its own service account, whose token is mounted in forkwatch's pods only", () => {
     const account = only<IServiceAccount>('ServiceAccount');
     expect(account.automountServiceAccountToken).toBe(false);
     expect(podSpec.serviceAccountName).toBe(account.metadata?.name);
-    expect(podSpec.automountServiceAccountToken).toBe(false);
+    expect(podSpec.automountServiceAccountToken).toBe(true);
+  });
+
+  it('lets that service account get, list and watch pods, and nothing else', () => {
+    const role = only<IClusterRole>('ClusterRole');
+    const binding = only<IClusterRoleBinding>('ClusterRoleBinding');
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+    expect(role.aggregationRule).toBeUndefined();
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name });
+    const account = only<IServiceAccount>('ServiceAccount');
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata?.name, namespace: account.metadata?.namespace }]);
   });
 
   it('admits the priority class in the namespace with a quota that limits nothing', () => {
@@ -163,9 +176,16 @@ describe('the DaemonSet', () => {
     expect(container.securityContext?.seccompProfile).toEqual({ type: 'RuntimeDefault' });
   });
 
-  it('mounts nothing from the host', () => {
-    expect(podSpec.volumes).toBeUndefined();
-    expect(container.volumeMounts).toBeUndefined();
+  it("mounts the host's /sys/fs/cgroup read-only where --path.cgroupfs points, and nothing else from the host", () => {
+    expect(podSpec.volumes).toEqual([{ name: 'host-cgroup', hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } }]);
+    expect(container.volumeMounts).toEqual([{ name: 'host-cgroup', mountPath: containerOptions().cgroupfsPath, readOnly: true }]);
+  });
+
+  it('watches its own node\'s pods: the node name comes from NODE_NAME, and the Kubernetes API is not turned off', () => {
+    const options = containerOptions();
+    expect(options.noKubernetes).toBe(false);
+    expect(options.kubernetesKubeconfig).toBeUndefined(); // the service account, inside the cluster
+    expect(container.args?.some((arg) => arg.startsWith('--kubernetes.node-name'))).toBe(false);
   });
 
   it('passes forkwatch a listen address it accepts, on the port named metrics', () => {
@@ -227,6 +247,13 @@ describe('the Service and the ServiceMonitor', () => {
     expect(endpoint.port).toBe('metrics');
     expect(endpoint.path).toBe(containerOptions().telemetryPath);
     expect(endpoint.interval).toBe('15s');
+  });
+
+  it("the ServiceMonitor drops the target's namespace, pod and container labels, which on forkwatch's series name the workload", () => {
+    const drop = serviceMonitor.spec.endpoints![0]!.relabelings?.find((relabeling) => relabeling.action === 'labeldrop');
+    const regex = new RegExp(`^(?:${drop?.regex})$`);
+    for (const label of ['namespace', 'pod', 'container']) expect(regex.test(label), label).toBe(true);
+    for (const label of ['job', 'instance', 'node', 'service', 'endpoint']) expect(regex.test(label), label).toBe(false);
   });
 
   it('the ServiceMonitor labels each target with its node', () => {

@@ -25,6 +25,11 @@ const SPEC_FLAGS = [
   '--parents.window',
   '--log.level',
   '--log.format',
+  '--kubernetes.kubeconfig',
+  '--kubernetes.node-name',
+  '--no-kubernetes',
+  '--workloads.max',
+  '--workloads.retention',
   '--help',
   '--version',
 ];
@@ -140,6 +145,42 @@ describe('forkwatch rejects a bad --web.config.file', () => {
   });
 });
 
+describe('forkwatch rejects a Kubernetes setting it cannot use', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'forkwatch-cli-kube-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exits 2 with one line naming a kubeconfig it cannot load', async () => {
+    const missing = join(dir, 'missing.yaml');
+    const exit = await runForkwatch(['--web.listen-address', '127.0.0.1:0', '--kubernetes.kubeconfig', missing, '--kubernetes.node-name', 'node-a']);
+
+    expect(exit.code).toBe(2);
+    expect(lines(exit.stderr)).toHaveLength(1);
+    expect(errorRecords(exit)[0]?.msg).toMatch(/^--kubernetes\.kubeconfig: cannot load the kubeconfig .*missing\.yaml.*--no-kubernetes$/);
+  });
+
+  it('exits 2 with one line naming a kubeconfig without a current context', async () => {
+    const empty = join(dir, 'empty.yaml');
+    writeFileSync(empty, 'apiVersion: v1\nkind: Config\n');
+    const exit = await runForkwatch(['--web.listen-address', '127.0.0.1:0', '--kubernetes.kubeconfig', empty, '--kubernetes.node-name', 'node-a']);
+
+    expect(exit.code).toBe(2);
+    expect(lines(exit.stderr)).toHaveLength(1);
+    expect(errorRecords(exit)[0]?.msg).toMatch(/has no current context/);
+  });
+
+  it('exits 2 with one line when NODE_NAME is not a node name', async () => {
+    const exit = await runForkwatch(['--web.listen-address', '127.0.0.1:0'], { env: { ...process.env, NODE_NAME: 'Node_A' } });
+
+    expect(exit.code).toBe(2);
+    expect(lines(exit.stderr)).toEqual(['forkwatch: NODE_NAME (the default of --kubernetes.node-name): "Node_A" is not a node name; use a Kubernetes node name: lower-case letters, digits, "-" and ".", like node-7.example, or give --kubernetes.node-name']);
+  });
+});
+
 describe('forkwatch refuses a port in use', () => {
   let holder: Server;
   afterEach(async () => {
@@ -252,6 +293,19 @@ describeKernel('forkwatch logs a successful start-up', () => {
       expect(granted).toBeGreaterThan(0);
       const gauge = parseSamples(await forkwatch.scrape()).find((s) => s.name === 'forkwatch_netlink_receive_buffer_bytes');
       expect(gauge?.value).toBe(granted);
+    } finally {
+      expect((await forkwatch.stop()).code).toBe(0);
+    }
+  });
+
+  it('outside Kubernetes (no pod, no kubeconfig) says once that pods are named by uid, and asks no API', async () => {
+    const env = { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBERNETES_SERVICE_PORT: '' };
+    const forkwatch = await startForkwatch([], { env });
+    try {
+      await waitForStderr(forkwatch, /"msg":"subscribed to process events"/);
+      const kubernetes = records(forkwatch.stderr()).filter((record) => /Kubernetes|kubeconfig|pods are named/.test(record.msg));
+      expect(kubernetes).toEqual([expect.objectContaining({ level: 'info', msg: 'not in a Kubernetes pod and no --kubernetes.kubeconfig given: pods are named by uid' })]);
+      expect(parseSamples(await forkwatch.scrape()).find((s) => s.name === 'forkwatch_kubernetes_synced')?.value).toBe(0);
     } finally {
       expect((await forkwatch.stop()).code).toBe(0);
     }

@@ -2,7 +2,7 @@
 // a real Prometheus scraping it every second with deploy/prometheus/forkwatch-rules.yml
 // (its `for:` durations shortened from minutes to seconds), contained bombs, and the
 // benign workloads the detector must leave alone.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
@@ -14,7 +14,7 @@ import { containmentUnavailable, createContainment, destroyAllContainments } fro
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { kernelUnavailable } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
-import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { rulesForTest, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { describeIfAvailable } from '../helpers/requirements.js';
 import { BENIGN_WORKLOADS } from '../helpers/workloads.js';
 
@@ -22,14 +22,6 @@ const DASHBOARD = JSON.parse(readFileSync(join(packageRoot, 'dashboards', 'forkw
 
 const FLAG_DEADLINE_MS = 10_000; // issue 3: flagged within 10 s of the bomb's start
 const ALERT_DEADLINE_MS = 30_000; // issue 3: ForkBombSuspected fires within 30 s
-
-/** The rules file with every `for: Nm` turned into `for: Ns`, so alerts fire in seconds. */
-function rulesForTest(dir: string): string {
-  const rules = readFileSync(join(packageRoot, 'deploy', 'prometheus', 'forkwatch-rules.yml'), 'utf8');
-  const path = join(dir, 'forkwatch-rules.yml');
-  writeFileSync(path, rules.replace(/^(\s*for:\s*)(\d+)m\s*$/gm, '$1$2s'));
-  return path;
-}
 
 const unavailable = kernelUnavailable ?? (await containmentUnavailable());
 const describeKernelAndCgroups = describeIfAvailable(unavailable, 'needs the proc connector and pids cgroups');

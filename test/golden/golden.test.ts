@@ -21,6 +21,8 @@ import { FIXTURE_NAMES, readFixture } from '../kernel/fixtures/captured.js';
 
 const GOLDEN = fileURLToPath(new URL('./metrics.txt', import.meta.url));
 const PROC = fileURLToPath(new URL('./proc', import.meta.url));
+/** A host's cgroup file system with one pod in a pids hierarchy (cgroup v1), for its PIDs. */
+const CGROUP = fileURLToPath(new URL('./cgroup', import.meta.url));
 
 /** The captured datagrams in the order the kernel stamped them. */
 function capturedInOrder() {
@@ -39,8 +41,10 @@ function forkwatchLines(page: string): string {
 it('serves the golden page after replaying the captured kernel datagrams', async () => {
   const fixtures = capturedInOrder();
   const last = Number(fixtures[fixtures.length - 1]!.event.timestampNs);
+  const options = exporterOptions(defaultOptions(), 'golden', createLogger('error', 'json'));
   const exporter = new Exporter({
-    ...exporterOptions(defaultOptions(), 'golden', createLogger('error', 'json')),
+    ...options,
+    workloads: { ...options.workloads, cgroupRoot: CGROUP },
     procfs: new Procfs(PROC),
     now: () => secondOf(last) + 1,
   });

@@ -24,8 +24,8 @@ const CONTAINED = String.raw`grep -Eq '^[0-9]+:([^:]*,)?pids(,[^:]*)?:.*/forkwat
 /** The classic shell bomb, `:(){ :|:& };:`: each copy forks twice and never execs (comm "bash"). */
 export const BASH_BOMB = ':(){ :|:& };:';
 
-function start(containment: Containment, argv: string[]): RunningBomb {
-  const child = containment.start(argv);
+function start(containment: Containment, argv: string[], pidsDir?: string): RunningBomb {
+  const child = containment.start(argv, pidsDir);
   return {
     pid: child.pid!,
     startedAt: Date.now(),
@@ -54,8 +54,11 @@ function built(): Buffer {
   return binary;
 }
 
-/** A C program looping on fork(), run as a copy named `name` (so its comm is `name`, at most 15 bytes). */
-export function startCBomb(containment: Containment, name = 'fw-cbomb'): RunningBomb {
+/**
+ * A C program looping on fork(), run as a copy named `name` (so its comm is `name`, at most
+ * 15 bytes). `pidsDir`: a cgroup below the containment's to start it in (see Containment.start).
+ */
+export function startCBomb(containment: Containment, name = 'fw-cbomb', pidsDir?: string): RunningBomb {
   if (name === '' || name.includes('/') || Buffer.byteLength(name) > 15) {
     throw new Error(`a bomb's name must be 1 to 15 bytes without "/" (the kernel's comm), got ${JSON.stringify(name)}`);
   }
@@ -63,7 +66,7 @@ export function startCBomb(containment: Containment, name = 'fw-cbomb'): Running
   try {
     const copy = join(dir, name);
     writeFileSync(copy, built(), { mode: 0o755 });
-    const bomb = start(containment, [copy]);
+    const bomb = start(containment, [copy], pidsDir);
     // Once the copy runs, its file is not needed (the kernel keeps a running program's
     // inode), so nothing is left in /tmp however the test ends.
     const deadline = Date.now() + 5000;

@@ -7,7 +7,7 @@
 // `wrap()`), so every pid listed in its cgroup.procs is ours to kill.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 export const MAX_PIDS_CAP = 1000;
 const NAME_PREFIX = 'forkwatch-test-';
@@ -25,14 +25,21 @@ export interface Containment {
   pids(): number[];
   /** The command prefix that enters the cgroup(s) then execs: `sh -c '…' sh ...argv`. */
   wrap(argv: string[]): string[];
-  /** Empties the cgroups (stops forking first, then SIGKILLs every member) and removes them. */
+  /**
+   * Empties the cgroups (stops forking first, then SIGKILLs every member) and removes them,
+   * with any cgroup a test made below them.
+   */
   destroy(): Promise<void>;
+  /** Kills every member, in the cgroups and below them, leaving the cgroups (and forking stopped). */
+  killAll(): Promise<void>;
   /**
    * Starts `argv` inside, output discarded. The wrapper stops itself after entering the
    * cgroups; this checks from /proc/<pid>/cgroup that it is inside every one of them and
    * only then lets it exec `argv`. Throws (having killed the wrapper) if it is not.
+   * `pidsDir`, a cgroup a test made below the containment's pids (v1) or only (v2) cgroup,
+   * is entered instead of that one: the containment's caps hold there too.
    */
-  start(argv: string[]): ChildProcess;
+  start(argv: string[], pidsDir?: string): ChildProcess;
   /** The cgroup directories made for this containment; all are gone after destroy(). */
   readonly paths: readonly string[];
   /** False where no cpu controller was available: then only the pids cap holds the bomb. */
@@ -254,9 +261,24 @@ function existingCgroups(name: string): Cgroups {
   return { name, joined, pidsDir: join(found.pids, name), freeze: freezerDir === undefined ? undefined : v1Freezer(freezerDir), cpuCapped: false };
 }
 
+/** `dir` and every cgroup below it, parents before children (a test may nest cgroups inside). */
+function subtree(dir: string): string[] {
+  const found = [dir];
+  for (let i = 0; i < found.length; i++) {
+    let entries;
+    try {
+      entries = readdirSync(found[i]!, { withFileTypes: true });
+    } catch {
+      continue; // removed meanwhile
+    }
+    for (const entry of entries) if (entry.isDirectory()) found.push(join(found[i]!, entry.name));
+  }
+  return found;
+}
+
 function members(cgroups: Cgroups): number[] {
   const pids = new Set<number>();
-  for (const { dir } of cgroups.joined) {
+  for (const dir of cgroups.joined.flatMap((joined) => subtree(joined.dir))) {
     let text: string;
     try {
       text = readText(join(dir, 'cgroup.procs'));
@@ -282,6 +304,15 @@ function writeIfThere(file: string, value: string): void {
  * destroy() can wait asynchronously and the exit handler synchronously, with one logic.
  */
 function* teardown(cgroups: Cgroups): Generator<number, void, void> {
+  yield* killing(cgroups);
+  yield* removal(cgroups);
+}
+
+/**
+ * Kills every process in the containment's cgroups and in any cgroup made below them.
+ * Forking stays impossible afterwards (pids.max 0).
+ */
+function* killing(cgroups: Cgroups): Generator<number, void, void> {
   // First no fork can succeed any more, so killing converges.
   writeIfThere(join(cgroups.pidsDir, 'pids.max'), '0');
   if (cgroups.killFile !== undefined) writeIfThere(cgroups.killFile, '1');
@@ -312,9 +343,12 @@ function* teardown(cgroups: Cgroups): Generator<number, void, void> {
         `(pids ${left.slice(0, 20).join(' ')}${left.length > 20 ? ' …' : ''}); its cgroups stay: ${dirsOf(cgroups).join(' ')}`,
     );
   }
+}
 
+/** Removes the containment's cgroups, and any cgroup left below them, deepest first. */
+function* removal(cgroups: Cgroups): Generator<number, void, void> {
   // The last exit can take a moment to leave the cgroup populated (EBUSY).
-  for (const dir of dirsOf(cgroups).reverse()) {
+  for (const dir of dirsOf(cgroups).flatMap(subtree).reverse()) {
     for (let attempt = 0; ; attempt++) {
       try {
         rmdirSync(dir);
@@ -451,9 +485,15 @@ class ContainmentImpl implements Containment {
     return ['sh', '-c', enterScript(this.paths, false), 'sh', ...argv];
   }
 
-  start(argv: string[]): ChildProcess {
+  start(argv: string[], pidsDir?: string): ChildProcess {
     if (this.destroying !== undefined) throw new Error(`containment ${this.name} is destroyed`);
-    const child = spawn('sh', ['-c', enterScript(this.paths, true), 'sh', ...argv], { stdio: 'ignore' });
+    const pidsRoot = this.cgroups.pidsDir;
+    if (pidsDir !== undefined && !pidsDir.startsWith(`${pidsRoot}/`)) throw new Error(`${pidsDir} is not below the containment's ${pidsRoot}`);
+    // The path each /proc/<pid>/cgroup line must end with: the containment's name, or the nested cgroup.
+    const entered = this.cgroups.joined.map((joined) =>
+      pidsDir !== undefined && joined.dir === pidsRoot ? { ...joined, dir: pidsDir, suffix: `${this.name}/${relative(pidsRoot, pidsDir)}` } : { ...joined, suffix: this.name },
+    );
+    const child = spawn('sh', ['-c', enterScript(entered.map((joined) => joined.dir), true), 'sh', ...argv], { stdio: 'ignore' });
     child.on('error', () => undefined); // a failure shows below as a missing pid
     const pid = child.pid;
     if (pid === undefined) throw new Error(`could not start sh for ${argv.join(' ')}`);
@@ -470,13 +510,17 @@ class ContainmentImpl implements Containment {
       state = processState(pid);
     }
     const lines = cgroupLines(pid);
-    const outside = this.cgroups.joined.filter((joined) => !lines.some((line) => lineNames(line, joined, this.name))).map((j) => j.dir);
+    const outside = entered.filter((joined) => !lines.some((line) => lineNames(line, joined, joined.suffix))).map((j) => j.dir);
     if (outside.length > 0) {
       process.kill(pid, 'SIGKILL'); // stopped before its exec: only the wrapper ends
       throw new Error(`pid ${pid} is not in ${outside.join(' ')} (its /proc/${pid}/cgroup: ${lines.join('; ')})`);
     }
     process.kill(pid, 'SIGCONT');
     return child;
+  }
+
+  killAll(): Promise<void> {
+    return runAsync(killing(this.cgroups));
   }
 
   destroy(): Promise<void> {

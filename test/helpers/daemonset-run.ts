@@ -14,6 +14,13 @@ interface Container {
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   securityContext?: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; [field: string]: unknown }[];
+}
+
+interface Volume {
+  name: string;
+  hostPath?: { path: string; type?: string };
+  [field: string]: unknown;
 }
 
 interface PodSpec {
@@ -23,6 +30,7 @@ interface PodSpec {
   hostUsers?: boolean;
   securityContext?: Record<string, unknown>;
   terminationGracePeriodSeconds?: number;
+  volumes?: Volume[];
   containers: Container[];
 }
 
@@ -82,6 +90,20 @@ function envFlags(env: Container['env'] = []): string[] {
   });
 }
 
+/** The pod's volumes mounted as the container mounts them: host paths only, read-only or not. */
+function volumeFlags(volumes: Volume[] = [], mounts: Container['volumeMounts'] = []): string[] {
+  return mounts.map((mount) => {
+    const unknown = Object.keys(mount).filter((key) => !['name', 'mountPath', 'readOnly'].includes(key));
+    if (unknown.length > 0) throw new Error(`${DAEMONSET_FILE}: the image test does not mount with volumeMounts.${unknown.join(', ')}`);
+    const volume = volumes.find((candidate) => candidate.name === mount.name);
+    if (volume === undefined) throw new Error(`${DAEMONSET_FILE}: volumeMount ${mount.name} names no volume`);
+    const kinds = Object.keys(volume).filter((key) => key !== 'name');
+    if (kinds.length !== 1 || volume.hostPath === undefined) throw new Error(`${DAEMONSET_FILE}: the image test mounts hostPath volumes only, not ${kinds.join(', ')}`);
+    // podman's bind mounts are recursive, as the kubelet's are: a v1 host's controllers come along.
+    return `--volume=${volume.hostPath.path}:${mount.mountPath}${mount.readOnly === true ? ':ro' : ''}`;
+  });
+}
+
 /**
  * How to run forkwatch's container as the DaemonSet runs it, listening on `port` instead
  * of the DaemonSet's own (the machine is shared, and 9740 may be taken).
@@ -101,6 +123,7 @@ export function daemonSetRun(port: number): PodmanRun {
     ...securityFlags(container.securityContext ?? {}),
     ...resourceFlags(container.resources),
     ...envFlags(container.env),
+    ...volumeFlags(pod.volumes, container.volumeMounts),
   ];
   const args = (container.args ?? []).map((arg) => arg.replace(/^(--web\.listen-address=.*:)\d+$/, `$1${port}`));
   if (!args.some((arg) => arg.endsWith(`:${port}`))) throw new Error(`${DAEMONSET_FILE}: no --web.listen-address=<host>:<port> argument to move to port ${port}`);

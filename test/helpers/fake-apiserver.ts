@@ -173,6 +173,28 @@ export class FakeApiServer {
     return `https://127.0.0.1:${this.port}`;
   }
 
+  /** A kubeconfig that reaches this server with its CA and the token, as --kubernetes.kubeconfig reads it. */
+  kubeconfig(): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: test',
+      '  cluster:',
+      `    server: ${this.url}`,
+      `    certificate-authority-data: ${Buffer.from(this.certificate).toString('base64')}`,
+      'users:',
+      '- name: forkwatch',
+      '  user:',
+      `    token: ${this.token}`,
+      'contexts:',
+      '- name: test',
+      '  context: {cluster: test, user: forkwatch}',
+      'current-context: test',
+      '',
+    ].join('\n');
+  }
+
   /** Starts listening (on the same port as before, after goAway()). */
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {

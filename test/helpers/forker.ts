@@ -21,12 +21,17 @@ export function uniqueName(prefix: string): string {
   return `${prefix}${Math.random().toString(36).slice(2, 8)}`.slice(0, 15);
 }
 
-/** Runs `name` (a copy of forker, so its command name after exec is `name`): N forks. */
-export function forkAs(name: string, forks: number): void {
+/** A copy of forker named `name` (so its command name after exec is `name`); returns its path. */
+export function forkerNamed(name: string): string {
   build();
   const copy = join(dir, name);
   copyFileSync(binary, copy);
-  execFileSync(copy, ['forks', String(forks)]);
+  return copy;
+}
+
+/** Runs `name` (a copy of forker, so its command name after exec is `name`): N forks. */
+export function forkAs(name: string, forks: number): void {
+  execFileSync(forkerNamed(name), ['forks', String(forks)]);
 }
 
 /**

@@ -31,6 +31,8 @@ export interface StartOptions {
   /** Resolve only once /-/ready answers 200 (default true). */
   waitReady?: boolean;
   timeoutMs?: number;
+  /** The environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 function command(args: string[], prefix: string[] = []): [string, string[]] {
@@ -41,7 +43,7 @@ function command(args: string[], prefix: string[] = []): [string, string[]] {
 /** Runs forkwatch until it exits (for start-ups that must fail), killing it after `timeoutMs`. */
 export async function runForkwatch(args: string[], options: StartOptions = {}): Promise<Exit> {
   const [file, argv] = command(args, options.prefix);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -55,7 +57,7 @@ export async function runForkwatch(args: string[], options: StartOptions = {}): 
 /** Starts forkwatch on a free loopback port and waits until it listens (and is ready). */
 export async function startForkwatch(args: string[] = [], options: StartOptions = {}): Promise<RunningForkwatch> {
   const [file, argv] = command(['--web.listen-address', '127.0.0.1:0', ...args], options.prefix);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));

@@ -4,6 +4,7 @@ import { exporterOptions } from '../../src/cli/exporter-options.js';
 import { createLogger } from '../../src/log.js';
 import { METRIC_GROUPS } from '../../src/metrics/groups.js';
 import { ProcessTable } from '../../src/processes/table.js';
+import { Workloads } from '../../src/workloads/service.js';
 import { defaultOptions } from './exporter.js';
 import { FakeProcfs } from './procfs.js';
 
@@ -12,10 +13,13 @@ export function forkwatchMetricNames(): string[] {
   const registry = new Registry();
   for (const group of METRIC_GROUPS) {
     const procfs = new FakeProcfs();
+    const table = new ProcessTable({ procfs });
     group({
       ...options,
-      table: new ProcessTable({ procfs }),
+      table,
       procfs,
+      workloads: new Workloads({ ...options.workloads, table, now: () => 0 }),
+      cgroupRoot: options.workloads.cgroupRoot,
       now: () => 0,
       socket: () => ({ subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 }),
     }).register(registry);

@@ -3,8 +3,12 @@
 // container cgroups below it, and pid-holders (pid-holder.c) placed in them the way runc
 // places a container's first process: write its pid to cgroup.procs, then exec.
 //
-// Teardown: every holder ends itself (it kills and reaps its own children), then the pod's
-// cgroups are removed deepest first, then the containment.
+// Anything else started in the pod's cgroups (a contained bomb: containment.start with the
+// pod's cgroup) is inside the containment's caps and is killed with the containment's means.
+//
+// Teardown: every holder ends itself (it kills and reaps its own children), whatever else is
+// in the pod's cgroups is killed, then the pod's cgroups are removed deepest first, then the
+// containment.
 import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +33,8 @@ export interface Holder {
 
 export interface PodCgroups {
   version: 1 | 2;
+  /** The test cgroup (capped) the pod's cgroups are made in. */
+  containment: Containment;
   /** What findPidsHierarchy() takes: the parent of a v1 "pids" mount, or the cgroup2 mount. */
   cgroupRoot: string;
   /** The pod's cgroup relative to its hierarchy's root, as /proc/<pid>/cgroup shows it. */
@@ -81,6 +87,7 @@ export async function createPodCgroups(podElements: string[], containers: string
       if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
     });
     await Promise.all(ending);
+    await containment.killAll();
     for (const dir of [...made].reverse()) await removeDir(dir);
     await containment.destroy();
   };
@@ -109,6 +116,7 @@ export async function createPodCgroups(podElements: string[], containers: string
 
     return {
       version,
+      containment,
       cgroupRoot: version === 1 ? dirname(hierarchyDir) : hierarchyDir,
       podPath: `/${relative(hierarchyDir, podDir)}`,
       podDir,

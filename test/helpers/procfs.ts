@@ -3,7 +3,9 @@
 // in `names` is running; `starts` and `parents` give its start time (default 0, the time
 // the test events carry by default) and parent (default 1). `statuses` and `threads` stand
 // in for /proc/<pid>/status and /proc/<pid>/task: a process without a status has an
-// unknown user, one without threads only its main thread.
+// unknown user, one without threads only its main thread. `cgroups` is the cgroup path
+// /proc/<pid>/cgroup names (none for a pid not in it), and `cgroupReads` lists every pid
+// whose cgroup was read.
 import { Procfs, type ProcessStatus, type RunningProcess } from '../../src/processes/procfs.js';
 
 export class FakeProcfs extends Procfs {
@@ -14,6 +16,8 @@ export class FakeProcfs extends Procfs {
   readonly statuses = new Map<number, ProcessStatus>();
   /** Thread ids other than the process's own. */
   readonly threads = new Map<number, number[]>();
+  readonly cgroups = new Map<number, string>();
+  readonly cgroupReads: number[] = [];
 
   constructor(
     initial: Record<number, string> = {},
@@ -44,6 +48,11 @@ export class FakeProcfs extends Procfs {
 
   override threadIds(pid: number): number[] {
     return this.names.has(pid) ? [pid, ...(this.threads.get(pid) ?? [])] : [];
+  }
+
+  override cgroup(pid: number): string | undefined {
+    this.cgroupReads.push(pid);
+    return this.names.has(pid) ? this.cgroups.get(pid) : undefined;
   }
 
   override pidMax(): number | undefined {

@@ -2,11 +2,23 @@
 // the targets a test names. Its data lives in a temporary folder removed at stop().
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { packageRoot } from '../../src/package.js';
 import { sleep } from './forkwatch-process.js';
+
+/**
+ * deploy/prometheus/forkwatch-rules.yml written into `dir` with every `for: Nm` turned into
+ * `for: Ns`, so that alerts fire in seconds; returns its path.
+ */
+export function rulesForTest(dir: string): string {
+  const rules = readFileSync(join(packageRoot, 'deploy', 'prometheus', 'forkwatch-rules.yml'), 'utf8');
+  const path = join(dir, 'forkwatch-rules.yml');
+  writeFileSync(path, rules.replace(/^(\s*for:\s*)(\d+)m\s*$/gm, '$1$2s'));
+  return path;
+}
 
 export interface PrometheusOptions {
   /** host:port of each forkwatch to scrape, as job "forkwatch". */

@@ -21,6 +21,8 @@ import { kernelUnavailable } from '../helpers/kernel.js';
 import { sampleValue } from '../helpers/metrics-text.js';
 import { describeIfAvailable } from '../helpers/requirements.js';
 import { controlMessagesSent, traceSendto } from '../helpers/strace.js';
+import { containmentUnavailable } from '../helpers/cgroup.js';
+import { createPodCgroups } from '../helpers/pod-cgroups.js';
 
 // Making the base image from nothing (debootstrap) takes a minute or two.
 const SETUP_TIMEOUT_MS = 10 * 60_000;
@@ -161,6 +163,35 @@ describeImage('forkwatch\'s image, run as the DaemonSet runs it', () => {
     // Nothing more arrives later under that name.
     await sleep(300);
     expect(await counted()).toBe(137);
+  });
+
+  it('says once that it names pods by uid: no service account in a container outside Kubernetes', () => {
+    const lines = logRecords().filter((record) => /pods are named by uid/.test(record.msg));
+    expect(lines).toEqual([expect.objectContaining({ msg: 'not in a Kubernetes pod and no --kubernetes.kubeconfig given: pods are named by uid' })]);
+  });
+
+  it("reads a pod's PIDs, limit and refused forks through the host's /sys/fs/cgroup, mounted read-only", async () => {
+    const why = await containmentUnavailable();
+    if (why !== undefined) throw new Error(`cannot make cgroups here: ${why}`);
+    const podUid = `${runId.replace(/[^0-9a-f]/g, '').padEnd(8, '0').slice(0, 8)}-6c1d-4e8a-9b5f-0123456789ab`;
+    const id = 'e'.repeat(64);
+    const pod = await createPodCgroups(['kubepods', 'burstable', `pod${podUid}`], [id], 20);
+    try {
+      const holder = await pod.hold(pod.containerDirs.get(id)!, 25);
+      expect(holder).toMatchObject({ forked: 19, refused: 6 });
+      const labels = { namespace: '', pod: `uid:${podUid}` };
+      const read = async (name: string): Promise<number> => sampleValue(await (await get('/metrics')).text(), name, labels);
+      const deadline = Date.now() + 5000;
+      while ((await read('forkwatch_pod_pids')) !== 20 && Date.now() < deadline) await sleep(50);
+      expect(await read('forkwatch_pod_pids')).toBe(20);
+      expect(await read('forkwatch_pod_pids_limit')).toBe(20);
+      expect(await read('forkwatch_pod_forks_refused_total')).toBe(6);
+      const container = { ...labels, container: `id:${id.slice(0, 12)}`, unit: '' };
+      expect(sampleValue(await (await get('/metrics')).text(), 'forkwatch_workload_forks_total', container)).toBe(19);
+      await holder.end();
+    } finally {
+      await pod.destroy();
+    }
   });
 
   // The kernel counts listeners; a socket closed without PROC_CN_MCAST_IGNORE leaves the

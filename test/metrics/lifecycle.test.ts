@@ -11,6 +11,7 @@ import { atSecond, exitEvent, processFork, threadFork } from '../helpers/events.
 import { defaultOptions } from '../helpers/exporter.js';
 import { parseSamples, sampleValue } from '../helpers/metrics-text.js';
 import { FakeProcfs } from '../helpers/procfs.js';
+import { Workloads } from '../../src/workloads/service.js';
 
 function setup(procfs: FakeProcfs) {
   const table = new ProcessTable({ procfs });
@@ -20,6 +21,8 @@ function setup(procfs: FakeProcfs) {
     ...options,
     table,
     procfs,
+    workloads: new Workloads({ ...options.workloads, table, now: () => 0 }),
+    cgroupRoot: options.workloads.cgroupRoot,
     now: () => 0,
     socket: () => ({ subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 }),
   });

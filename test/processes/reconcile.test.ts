@@ -122,7 +122,7 @@ describe('a reconciliation pass', () => {
     // A bomb's copies 3 to 12 deep, then killed while every exit was lost.
     for (let pid = 101; pid <= 112; pid++) happen(true, processFork(pid - 1, pid, { timestampNs: atSecond(pid) }));
     detector.evaluate();
-    expect([detector.suspected, detector.maxDepth]).toEqual([['bash'], 12]);
+    expect([detector.suspected.map((suspect) => suspect.comm), detector.maxDepth]).toEqual([['bash'], 12]);
     for (let pid = 101; pid <= 112; pid++) happen(false, exitEvent(pid, pid));
 
     await reconciler.pass();

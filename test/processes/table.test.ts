@@ -262,12 +262,123 @@ describe('ProcessTable: fork-without-exec chain depth', () => {
     expect(depths(3, 5)).toEqual([0, 1]);
   });
 
-  it('reports the deepest chain, and who lives at the threshold or deeper, by name', () => {
-    const table = tableOver(new FakeProcfs({ 1: 'bomb', 50: 'make' }));
-    for (let pid = 2; pid <= 5; pid++) table.apply(processFork(pid - 1, pid)); // bomb: depths 1..4
+  it('reports the deepest chain, and who lives at the threshold or deeper, by name and cgroup', () => {
+    const procfs = new FakeProcfs({ 1: 'bomb', 50: 'make', 70: 'bomb' });
+    procfs.cgroups.set(1, '/a');
+    procfs.cgroups.set(70, '/b');
+    const table = tableOver(procfs);
+    for (let pid = 2; pid <= 5; pid++) table.apply(processFork(pid - 1, pid)); // bomb in /a: depths 1..4
     table.apply(processFork(50, 51)); // make: depth 1
+    for (let pid = 71; pid <= 73; pid++) table.apply(processFork(pid - 1, pid)); // bomb in /b: depths 1..3
 
-    expect(table.deepProcesses(3)).toEqual({ maxDepth: 4, byComm: new Map([['bomb', 2]]) });
+    expect(table.deepProcesses(3)).toEqual({ maxDepth: 4, byComm: new Map([['bomb', new Map([['/a', 2], ['/b', 1]])]]) });
+  });
+});
+
+describe('ProcessTable: cgroup', () => {
+  const POD = '/kubepods/burstable/pod0f2b7a3e-6c1d-4e8a-9b5f-2d4c6e8a0b1c';
+  const CONTAINER = `${POD}/${'3f'.repeat(32)}`;
+
+  it('reads the cgroup of every process it seeds', () => {
+    const procfs = new FakeProcfs({ 1: 'systemd', 300: 'containerd' });
+    procfs.cgroups.set(1, '/init.scope');
+    procfs.cgroups.set(300, '/system.slice/containerd.service');
+    const table = tableOver(procfs);
+
+    expect([table.get(1)?.cgroup, table.get(300)?.cgroup]).toEqual(['/init.scope', '/system.slice/containerd.service']);
+  });
+
+  it("gives a forked child its parent's cgroup without reading /proc", () => {
+    const procfs = new FakeProcfs({ 100: 'containerd-shim' });
+    procfs.cgroups.set(100, '/system.slice/containerd.service');
+    const table = tableOver(procfs);
+    procfs.cgroupReads.length = 0;
+
+    table.apply(processFork(100, 200));
+    table.apply(processFork(200, 201));
+
+    expect(table.get(201)?.cgroup).toBe('/system.slice/containerd.service');
+    expect(procfs.cgroupReads).toEqual([]);
+  });
+
+  it("catches a process moved into a container's cgroup, as runc and crun do, once it has exec'd: at its next fork", () => {
+    const procfs = new FakeProcfs({ 100: 'runc' });
+    procfs.cgroups.set(100, '/system.slice/containerd.service');
+    const table = tableOver(procfs);
+    table.apply(processFork(100, 200)); // runc:[2:INIT], in runc's cgroup
+    procfs.names.set(200, 'nginx');
+    procfs.cgroups.set(200, CONTAINER); // written to cgroup.procs: no event
+
+    expect(table.get(200)?.cgroup).toBe('/system.slice/containerd.service');
+    table.apply(execEvent(200));
+    const parent = table.apply(processFork(200, 201));
+
+    expect(parent?.cgroup).toBe(CONTAINER); // the parent a fork returns is up to date
+    expect([table.get(200)?.cgroup, table.get(201)?.cgroup]).toEqual([CONTAINER, CONTAINER]);
+  });
+
+  it("catches it when the processes are listed, for one that never forks", () => {
+    const procfs = new FakeProcfs({ 100: 'runc' });
+    procfs.cgroups.set(100, '/system.slice/containerd.service');
+    const table = tableOver(procfs);
+    table.apply(processFork(100, 200));
+    procfs.names.set(200, 'server');
+    procfs.cgroups.set(200, CONTAINER);
+    table.apply(execEvent(200));
+
+    expect([...table.processes()].find((process) => process.tgid === 200)?.cgroup).toBe(CONTAINER);
+  });
+
+  it("reads no cgroup at an exec: a program that never forks and ends costs no read", () => {
+    const procfs = new FakeProcfs({ 100: 'make' });
+    procfs.cgroups.set(100, '/user.slice/user-1000.slice/session-3.scope');
+    const table = tableOver(procfs);
+    procfs.cgroupReads.length = 0;
+    for (let pid = 200; pid < 210; pid++) {
+      const exec = execEvent(pid);
+      exec.procComm = new TextEncoder().encode('cc1\n');
+      table.apply(processFork(100, pid));
+      table.apply(exec);
+      table.apply(exitEvent(pid, pid));
+    }
+
+    expect(procfs.cgroupReads).toEqual([]);
+  });
+
+  it('keeps the cgroup it had when the process is gone before its cgroup could be read', () => {
+    const procfs = new FakeProcfs({ 100: 'sh' });
+    procfs.cgroups.set(100, '/user.slice/user-1000.slice/session-3.scope');
+    const table = tableOver(procfs);
+    table.apply(processFork(100, 200));
+    const exec = execEvent(200);
+    exec.procComm = new TextEncoder().encode('sh\n');
+    table.apply(exec);
+    table.apply(processFork(200, 201)); // handled after 200 exited: its /proc is gone
+
+    expect(table.get(201)?.cgroup).toBe('/user.slice/user-1000.slice/session-3.scope');
+  });
+
+  it('learns the cgroup of a parent it did not know, with its name', () => {
+    const procfs = new FakeProcfs({});
+    const table = tableOver(procfs);
+    procfs.names.set(7, 'cron');
+    procfs.cgroups.set(7, '/system.slice/cron.service');
+
+    expect(table.apply(processFork(7, 8))?.cgroup).toBe('/system.slice/cron.service');
+    expect(table.get(8)?.cgroup).toBe('/system.slice/cron.service');
+  });
+
+  it('has no cgroup for a process whose cgroup cannot be read', () => {
+    const table = tableOver(new FakeProcfs({ 5: 'kthreadd' }));
+
+    expect(table.get(5)?.cgroup).toBeUndefined();
+  });
+
+  it('lists every process it holds', () => {
+    const table = tableOver(new FakeProcfs({ 1: 'systemd', 2: 'kthreadd' }));
+    table.apply(processFork(1, 3));
+
+    expect([...table.processes()].map((process) => process.tgid).sort()).toEqual([1, 2, 3]);
   });
 });
 

@@ -294,27 +294,7 @@ describe('PodCache in a cluster (service account, HTTPS)', () => {
 describe('PodCache from a kubeconfig (outside a cluster)', () => {
   it('lists and watches with the kubeconfig\'s cluster, CA and token', async () => {
     const kubeconfig = join(dir, 'kubeconfig.yaml');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        '- name: test',
-        '  cluster:',
-        `    server: ${server.url}`,
-        `    certificate-authority-data: ${Buffer.from(server.certificate).toString('base64')}`,
-        'users:',
-        '- name: forkwatch',
-        '  user:',
-        `    token: ${TOKEN}`,
-        'contexts:',
-        '- name: test',
-        '  context: {cluster: test, user: forkwatch}',
-        'current-context: test',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(kubeconfig, server.kubeconfig());
     const log = createLogger('debug', 'json', () => undefined);
     cache = new PodCache({ nodeName: NODE, kubeConfig: loadKubeConfig(kubeconfig), log, backoff: FAST });
     cache.start();

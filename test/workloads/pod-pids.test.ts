@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { workloadOf, type PodWorkload } from '../../src/workloads/layouts.js';
 import { findPidsHierarchy, PodPidsReader, refusalCounting, type PidsHierarchy } from '../../src/workloads/pod-pids.js';
-import { readProcCgroup } from '../../src/workloads/proc-cgroup.js';
+import { readProcCgroup } from '../../src/processes/proc-cgroup.js';
 import { containmentUnavailable } from '../helpers/cgroup.js';
 import { createPodCgroups, type PodCgroups } from '../helpers/pod-cgroups.js';
 import { describeIfAvailable } from '../helpers/requirements.js';

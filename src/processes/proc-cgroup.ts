@@ -12,7 +12,9 @@
 //
 // PATH is relative to the *reader's* cgroup namespace. Read from inside a container with a
 // private cgroup namespace (the default on cgroup v2), cgroups outside forkwatch's own begin
-// with "/.." ("/../../kubepods-besteffort.slice/…"): layouts.ts still recognises those.
+// with "/.." ("/../../kubepods-besteffort.slice/…"): src/workloads/layouts.ts still recognises
+// those. Reading and parsing the file is a /proc concern (Procfs.cgroup uses this); telling
+// pods, containers and units apart is the workloads' (src/workloads/layouts.ts).
 //
 // The text is treated as hostile: whatever it holds, the result is a path or undefined.
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -23,6 +25,9 @@ import { join } from 'node:path';
  * genuine file is well under this; anything beyond it is not looked at.
  */
 export const MAX_PROC_CGROUP_BYTES = 64 * 1024;
+
+/** One buffer for every read: reads are synchronous, and one happens at every exec. */
+const readBuffer = Buffer.allocUnsafe(MAX_PROC_CGROUP_BYTES);
 
 /** v2 marks a zombie's removed cgroup this way (cgroup_is_dead); the path is still its cgroup. */
 const DELETED_SUFFIX = ' (deleted)';
@@ -93,7 +98,7 @@ export function readProcCgroup(pid: number, procRoot = '/proc'): string | undefi
     return undefined; // ENOENT or ESRCH: the process has gone
   }
   try {
-    const buffer = Buffer.allocUnsafe(MAX_PROC_CGROUP_BYTES);
+    const buffer = readBuffer;
     let filled = 0;
     for (;;) {
       const n = readSync(fd, buffer, filled, buffer.length - filled, null);

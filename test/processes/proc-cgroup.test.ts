@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_PROC_CGROUP_BYTES, parseProcCgroup, readProcCgroup } from '../../src/workloads/proc-cgroup.js';
+import { MAX_PROC_CGROUP_BYTES, parseProcCgroup, readProcCgroup } from '../../src/processes/proc-cgroup.js';
 
 const UID_ = '0f2b7a3e_6c1d_4e8a_9b5f_2d4c6e8a0b1c';
 const ID = '3f1c9e2ab84d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e';
