@@ -3,9 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/package.js';
 
-const source = fileURLToPath(new URL('./forker.c', import.meta.url));
+// From the package root, so that the bench's compiled copy of this file finds it too.
+const source = join(packageRoot, 'test', 'helpers', 'forker.c');
 const dir = mkdtempSync(join(tmpdir(), 'forkwatch-forker-'));
 const binary = join(dir, 'forker');
 let built = false;
