@@ -292,6 +292,7 @@ async function measure(seconds: number): Promise<Figures> {
     const exit = await forkwatch.stop('SIGTERM');
     if (exit.code !== 0) {
       // Thrown from finally on purpose: a forkwatch that fails to stop cleanly failed the run.
+      // eslint-disable-next-line no-unsafe-finally
       throw new BenchError(`forkwatch exited with ${exit.signal ?? `status ${exit.code}`} on SIGTERM:\n${exit.stderr}`);
     }
   }

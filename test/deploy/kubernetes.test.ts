@@ -84,7 +84,7 @@ function validateStrictly(manifest: Manifest): string[] {
       if (typeof key === 'string') read.add(`${path}.${key}`);
     };
     return new Proxy(copy, {
-      get: (target, key, receiver) => (note(key), Reflect.get(target, key, receiver)),
+      get: (target, key, receiver): unknown => (note(key), Reflect.get(target, key, receiver)),
       has: (target, key) => (note(key), Reflect.has(target, key)),
       // A map (labels, resources) is walked key by key: all its keys are known.
       ownKeys: (target) => (Reflect.ownKeys(target).forEach(note), Reflect.ownKeys(target)),
@@ -160,7 +160,7 @@ describe(`${BASE}: the kustomize base`, () => {
     expect(validateStrictly(misspelt as unknown as Manifest)).toEqual(['.spec.template.spec.hostUser']);
 
     const malformed = structuredClone(serviceMonitor);
-    malformed.spec.endpoints![0]!.interval = 'fifteen seconds';
+    malformed.spec.endpoints[0]!.interval = 'fifteen seconds';
     expect(() => validateStrictly(malformed as unknown as Manifest)).toThrow(/interval/);
   });
 
@@ -304,14 +304,14 @@ describe('the Service and the ServiceMonitor', () => {
     expect(matchesLabels(serviceMonitor.spec.selector.matchLabels, service.metadata?.labels)).toBe(true);
     expect(serviceMonitor.spec.namespaceSelector?.matchNames).toContain(service.metadata?.namespace);
     expect(serviceMonitor.spec.endpoints).toHaveLength(1);
-    const endpoint = serviceMonitor.spec.endpoints![0]!;
+    const endpoint = serviceMonitor.spec.endpoints[0]!;
     expect(endpoint.port).toBe('metrics');
     expect(endpoint.path).toBe(containerOptions().telemetryPath);
     expect(endpoint.interval).toBe('15s');
   });
 
   it('the ServiceMonitor labels each target with its node', () => {
-    expect(serviceMonitor.spec.endpoints![0]!.relabelings).toContainEqual({
+    expect(serviceMonitor.spec.endpoints[0]!.relabelings).toContainEqual({
       action: 'replace',
       sourceLabels: ['__meta_kubernetes_pod_node_name'],
       targetLabel: 'node',
