@@ -1,9 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
-// Test files that subscribe to the kernel's events, make fork storms or bombs, or run
-// Prometheus: they run one file at a time, after the unit tests, so that two storms or
-// bombs never share the machine (each still passes while other processes fork).
-const kernel = ['test/e2e/**/*.test.ts', 'test/kernel/connector.test.ts', 'test/dashboards/queries.test.ts'];
+// Test files that subscribe to the kernel's events, make fork storms or bombs, make real
+// cgroups, or run Prometheus or podman: they run one file at a time, after the unit tests,
+// so that two storms or bombs never share the machine (each still passes while other
+// processes fork).
+const kernel = [
+  'test/e2e/**/*.test.ts',
+  'test/image/**/*.test.ts',
+  'test/kernel/connector.test.ts',
+  'test/dashboards/queries.test.ts',
+  'test/workloads/pod-pids.test.ts',
+];
 
 export default defineConfig({
   test: {

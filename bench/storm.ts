@@ -7,7 +7,6 @@
 //   npm run build && node dist/bench/storm.js --seconds 3
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
 import { parseSamples } from '../test/helpers/metrics-text.js';
 import { removeForkers } from '../test/helpers/forker.js';
@@ -21,30 +20,12 @@ import {
   threadCpuTicks,
   threadName,
 } from './procfs.js';
+import { parseSeconds } from './args.js';
 
 const SCRAPE_INTERVAL_MS = 200;
 
 /** The benchmark could not run, or forkwatch failed: report the reason and exit 1. */
 class BenchError extends Error {}
-
-function parseSeconds(): number {
-  let values: { seconds?: string };
-  try {
-    ({ values } = parseArgs({ options: { seconds: { type: 'string' } }, strict: true }));
-  } catch (error) {
-    usage((error as Error).message);
-  }
-  if (values.seconds === undefined) return 10;
-  const seconds = Number(values.seconds);
-  // stress-ng's --timeout takes whole seconds.
-  if (!Number.isInteger(seconds) || seconds < 1) usage(`--seconds wants a whole number of seconds >= 1, not ${JSON.stringify(values.seconds)}`);
-  return seconds;
-}
-
-function usage(reason: string): never {
-  console.error(`bench: ${reason}\nusage: node dist/bench/storm.js [--seconds N]`);
-  process.exit(2);
-}
 
 function requireStressNg(): void {
   const probe = spawnSync('stress-ng', ['--version'], { encoding: 'utf8' });
@@ -352,7 +333,7 @@ function progress(message: string): void {
 }
 
 async function main(): Promise<void> {
-  const seconds = parseSeconds();
+  const seconds = parseSeconds('storm.js');
   try {
     const figures = await measure(seconds);
     console.log(report(figures));

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The forkwatch command: flags, start-up in order, failures in one line, clean exit.
 import type { FastifyInstance } from 'fastify';
-import { parseFlags } from './cli/flags.js';
+import { checkAgainstKernel, parseFlags } from './cli/flags.js';
 import { exporterOptions } from './cli/exporter-options.js';
 import { Exporter } from './exporter.js';
 import { loadWebConfig, type WebConfig } from './http/web-config.js';
 import { StartupError } from './startup-error.js';
 import { createLogger } from './log.js';
+import { Procfs } from './processes/procfs.js';
 import { version } from './package.js';
 import { startServer } from './server.js';
 
@@ -26,6 +27,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const options = parsed.options;
+  const unreachable = checkAgainstKernel(options, new Procfs().pidMax());
+  if (unreachable !== undefined) {
+    process.stderr.write(`forkwatch: ${unreachable}\n`);
+    process.exitCode = EXIT_BAD_FLAGS;
+    return;
+  }
   const logger = createLogger(options.logLevel, options.logFormat);
 
   let webConfig: WebConfig | undefined;

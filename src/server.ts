@@ -1,27 +1,72 @@
-// Process concerns of the HTTP side: the port, TLS, and a graceful close.
+// Process concerns of the HTTP side: the port, TLS, the connection limits, a graceful close.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TLSSocket } from 'node:tls';
-import { forkwatchApp, type AppOptions } from './http/app.js';
+import { forkwatchApp, frameworkErrors, type AppOptions } from './http/app.js';
 import { clientCertificateAccepted } from './http/web-config.js';
 import { StartupError } from './startup-error.js';
-import type { Logger } from './log.js';
+
+/**
+ * What a client may hold, and for how long. Node's defaults let a connection idle or send
+ * its headers for minutes, and accept connections without end: a host-network port reached
+ * by anyone would pile them up.
+ */
+export interface HttpLimits {
+  /** The TLS handshake must be done within this. */
+  handshakeTimeoutMs: number;
+  /** A request's headers must all have arrived this long after its first byte (or the connection). */
+  headersTimeoutMs: number;
+  /** The whole request must have arrived within this. */
+  requestTimeoutMs: number;
+  /** A connection idle between requests is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic at all (e.g. a client that stops reading) is closed after this. */
+  idleTimeoutMs: number;
+  /** How often Node checks the two timeouts above; they fire up to this much late. */
+  timeoutCheckIntervalMs: number;
+  /** Larger request headers are answered 431 and the connection is closed. */
+  maxHeaderBytes: number;
+  /** Connections beyond this many are closed as soon as they are accepted. */
+  maxConnections: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  // Longer than a 15 s scrape interval, so Prometheus keeps its connection between scrapes.
+  keepAliveTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  timeoutCheckIntervalMs: 1_000,
+  // Prometheus sends well under 1 KiB of headers; Go's net/http allows 1 MiB, Node 16 KiB.
+  maxHeaderBytes: 8192,
+  // An idle TLS connection holds 50 to 60 KiB (npm run bench:http): 85 MiB at the cap. Kept-alive
+  // connections, as Prometheus keeps its own, stay open when the cap is reached.
+  maxConnections: 1500,
+};
 
 export interface ServerOptions extends AppOptions {
   host: string; // '' for every interface
   port: number;
-  logger: Logger;
+  limits?: Partial<HttpLimits>;
 }
 
 export async function startServer(options: ServerOptions): Promise<{ app: FastifyInstance; url: string }> {
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  const nodeOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+    maxHeaderSize: limits.maxHeaderBytes,
+  };
+  const https = options.webConfig?.https;
   const app = Fastify({
     logger: false,
-    ...(options.webConfig?.https ? { https: options.webConfig.https } : {}),
+    frameworkErrors,
+    ...(https ? { https: { ...https, ...nodeOptions, handshakeTimeout: limits.handshakeTimeoutMs } } : { http: nodeOptions }),
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
-  app.setErrorHandler((error, request, reply) => {
-    const message = error instanceof Error ? error.message : String(error);
-    options.logger.error('request failed', { url: request.url, error: message });
-    void reply.code(500).type('text/plain').send(`forkwatch: ${message}\n`);
-  });
+  app.server.maxConnections = limits.maxConnections;
   const webConfig = options.webConfig;
   if (webConfig?.https) {
     // Two client-certificate policies need a check per connection (see web-config.ts).

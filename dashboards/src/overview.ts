@@ -19,6 +19,13 @@ import {
 /** Forkwatch's own processes: default process_* metrics carry names that other exporters share. */
 const FORKWATCH_TARGETS = 'and on (job, instance) forkwatch_build_info';
 
+/**
+ * Said by each panel that reads forkwatch's recording rules (deploy/mixin/rules.libsonnet):
+ * recorded once per evaluation, they spare a large cluster's Prometheus a rate over every
+ * instance's counters at each refresh, but must be loaded.
+ */
+const RECORDED = 'Needs forkwatch\'s recording rules (deploy/prometheus/forkwatch-rules.yml, or the mixin\'s prometheusRules) loaded in Prometheus.';
+
 /** 0 for each chosen instance: what the fork-bomb panels show where nothing is suspected. */
 const ZERO_PER_INSTANCE = `sum by (instance) (0 * forkwatch_build_info{${INSTANCE}})`;
 
@@ -64,13 +71,13 @@ export function overviewDashboard(): dashboard.Dashboard {
         .timeseries({
           title: 'Fork rate by kind',
           description:
-            'Forks per second on each instance, from every fork event the kernel sent: processes (fork, vfork, clone of a new process) and threads. A thread pool churns threads without harm; a jump in process forks is what the panels below explain.',
+            `Forks per second on each instance over 2 minutes, from every fork event the kernel sent: processes (fork, vfork, clone of a new process) and threads. A thread pool churns threads without harm; a jump in process forks is what the panels below explain. ${RECORDED}`,
           unit: 'count:forks/s',
           width: 12,
           height: 8,
           queries: [
             {
-              expr: `sum by (instance, kind) (rate(forkwatch_forks_total{${INSTANCE}}[$__rate_interval]))`,
+              expr: `sum by (instance, kind) (instance_kind:forkwatch_forks:rate2m{${INSTANCE}})`,
               legend: '{{kind}} on {{instance}}',
             },
           ],
@@ -118,13 +125,13 @@ export function overviewDashboard(): dashboard.Dashboard {
       panels.timeseries({
         title: 'Fork rate by parent command (top 10)',
         description:
-          'Process forks per second by the command name of the parent, the 10 busiest at each moment. Past --parents.max-comms (500) names, new names count as __other__; a parent that exited before its name was read counts as __unknown__. Filtered by the Parent command variable.',
+          `Process forks per second over 2 minutes by the command name of the parent, the 10 busiest at each moment. Past --parents.max-comms (500) names, new names count as __other__; a parent that exited before its name was read counts as __unknown__. Filtered by the Parent command variable. ${RECORDED}`,
         unit: 'count:forks/s',
         width: 14,
         height: 10,
         queries: [
           {
-            expr: `topk(10, sum by (instance, comm) (rate(forkwatch_parent_forks_total{${INSTANCE}, ${COMM}}[$__rate_interval])))`,
+            expr: `topk(10, sum by (instance, comm) (instance_comm:forkwatch_parent_forks:rate2m{${INSTANCE}, ${COMM}}))`,
             legend: '{{comm}} on {{instance}}',
           },
         ],
@@ -192,13 +199,13 @@ export function overviewDashboard(): dashboard.Dashboard {
       panels.timeseries({
         title: 'Chain forks by name (top 10)',
         description:
-          'Process forks per second by parents at least --forkbomb.chain-depth (3) forks without exec deep, by the parent\'s command name. Copies of a fork bomb fork here; builds and scripts that exec do not. Not filtered by the Parent command variable.',
+          `Process forks per second over 2 minutes by parents at least --forkbomb.chain-depth (3) forks without exec deep, by the parent's command name. Copies of a fork bomb fork here; builds and scripts that exec do not. Not filtered by the Parent command variable. ${RECORDED}`,
         unit: 'count:forks/s',
         width: 6,
         height: 8,
         queries: [
           {
-            expr: `topk(10, sum by (instance, comm) (rate(forkwatch_chain_forks_total{${INSTANCE}}[$__rate_interval])))`,
+            expr: `topk(10, sum by (instance, comm) (instance_comm:forkwatch_chain_forks:rate2m{${INSTANCE}}))`,
             legend: '{{comm}} on {{instance}}',
           },
         ],
@@ -267,21 +274,21 @@ export function overviewDashboard(): dashboard.Dashboard {
         .timeseries({
           title: 'Lost, dropped and invalid per second',
           description:
-            'When events went missing: lost events (gaps in the kernel\'s sequence numbers), the kernel\'s drops on the socket and rejected datagrams, per second. All stay at 0 on a healthy node.',
+            `When events went missing: lost events (gaps in the kernel's sequence numbers), the kernel's drops on the socket and rejected datagrams, per second over 2 minutes. All stay at 0 on a healthy node. ${RECORDED}`,
           unit: 'count:events/s',
           width: 8,
           height: 8,
           queries: [
             {
-              expr: `sum by (instance) (rate(forkwatch_events_lost_total{${INSTANCE}}[$__rate_interval]))`,
+              expr: `sum by (instance) (instance:forkwatch_events_lost:rate2m{${INSTANCE}})`,
               legend: 'lost on {{instance}}',
             },
             {
-              expr: `sum by (instance) (rate(forkwatch_netlink_drops_total{${INSTANCE}}[$__rate_interval]))`,
+              expr: `sum by (instance) (instance:forkwatch_netlink_drops:rate2m{${INSTANCE}})`,
               legend: 'kernel drops on {{instance}}',
             },
             {
-              expr: `sum by (instance) (rate(forkwatch_messages_invalid_total{${INSTANCE}}[$__rate_interval]))`,
+              expr: `sum by (instance) (instance:forkwatch_messages_invalid:rate2m{${INSTANCE}})`,
               legend: 'invalid on {{instance}}',
             },
           ],

@@ -26,7 +26,8 @@ export class Parents implements Listener {
     // Threads are counted by kind only: their event names the creator's parent.
     if (event.childPid !== event.childTgid) return;
     const comm = parent?.comm ?? UNKNOWN_COMM;
-    this.byComm.add(comm);
-    this.top.add(event.parentTgid, comm, secondOf(event.timestampNs));
+    const second = secondOf(event.timestampNs);
+    this.byComm.add(comm, second);
+    this.top.add(event.parentTgid, comm, second);
   }
 }

@@ -1,5 +1,7 @@
 // Command-line flags: one table drives parsing, defaults, validation messages and --help.
 import { isIPv6 } from 'node:net';
+import { MAX_RECENT_FORKERS } from '../detect/forkbomb.js';
+import { MAX_PROCESSES } from '../processes/table.js';
 
 export interface Options {
   listenHost: string; // '' when the address was ':9740' (all interfaces)
@@ -116,15 +118,17 @@ const FLAGS: readonly Flag[] = [
     name: 'forkbomb.chain-parents',
     default: '20',
     meaning: 'suspect a fork bomb when this many processes of one name, in chains, forked twice within 5 s, and so did a child and a grandchild of theirs',
-    accepts: 'a whole number from 1 to 1000000',
-    parse: (v) => ({ forkbombChainParents: parseWholeNumber(v, 1, 1_000_000) }),
+    // The detector follows at most MAX_RECENT_FORKERS forkers: more could never be seen.
+    accepts: `a whole number from 1 to ${MAX_RECENT_FORKERS}`,
+    parse: (v) => ({ forkbombChainParents: parseWholeNumber(v, 1, MAX_RECENT_FORKERS) }),
   },
   {
     name: 'forkbomb.chain-processes',
     default: '32',
     meaning: 'suspect a fork bomb when this many processes of one name live at chain depth',
-    accepts: 'a whole number from 1 to 1000000',
-    parse: (v) => ({ forkbombChainProcesses: parseWholeNumber(v, 1, 1_000_000) }),
+    // The process table holds at most MAX_PROCESSES (and pid_max: see checkAgainstKernel).
+    accepts: `a whole number from 1 to ${MAX_PROCESSES}`,
+    parse: (v) => ({ forkbombChainProcesses: parseWholeNumber(v, 1, MAX_PROCESSES) }),
   },
   {
     name: 'forkbomb.clear-after',
@@ -187,6 +191,18 @@ export function parseFlags(argv: string[], version: string): ParseResult {
     }
   }
   return { kind: 'run', options };
+}
+
+/**
+ * The flags that this kernel makes meaningless: more live processes in chains than pid_max
+ * lets exist could never be counted, so that sign of a fork bomb would never fire.
+ * Returns the one-line error, or undefined.
+ */
+export function checkAgainstKernel(options: Options, pidMax: number | undefined): string | undefined {
+  if (pidMax !== undefined && options.forkbombChainProcesses > pidMax) {
+    return `--forkbomb.chain-processes: ${options.forkbombChainProcesses} is more than the kernel's pid_max (${pidMax}) lets live at once, so that sign could never fire; use at most ${pidMax}`;
+  }
+  return undefined;
 }
 
 function defaultOptions(): Options {

@@ -9,7 +9,7 @@
 //     stops forking, but its copies stay).
 import { secondOf } from '../kernel/clock.js';
 import type { EventOf, Listener } from '../pipeline/listener.js';
-import { CommCounts } from '../processes/comm-counts.js';
+import { CommCounts, OTHER_COMM } from '../processes/comm-counts.js';
 import type { DeepProcesses, Process, ProcessTable } from '../processes/table.js';
 
 export interface ForkBombOptions {
@@ -31,8 +31,8 @@ export interface ForkBombOptions {
 export const RECENT_SECONDS = 5;
 
 // Bounds the memory of recent forkers in a storm of distinct pids; far more than any
-// threshold needs.
-const MAX_RECENT_FORKERS = 100_000;
+// threshold needs, and the most --forkbomb.chain-parents may ask for.
+export const MAX_RECENT_FORKERS = 100_000;
 
 /** Generations of copies below a copier: 2 means its children's children copy too. */
 const COPYING_GENERATIONS = 2;
@@ -87,14 +87,14 @@ export class ForkBombDetector implements Listener {
     // A pid is a new process once it is forked: nothing known of an earlier one applies.
     this.forking.delete(event.childTgid);
     if (!forker || forker.depth < 1) return; // exec'd: the start of a chain, not a copy
-    const label = forker.depth >= this.options.chainDepth ? this.chainForks.add(forker.comm) : this.chainForks.labelFor(forker.comm);
+    const second = secondOf(event.timestampNs);
+    if (forker.depth >= this.options.chainDepth) this.chainForks.add(forker.comm, second);
 
     const pid = event.parentTgid;
-    const second = secondOf(event.timestampNs);
     let known = this.forking.get(pid);
     if (!known) {
       if (this.forking.size >= MAX_RECENT_FORKERS) return;
-      known = { comm: label, depth: forker.depth, parent: forker.parent, forks: 0, previous: -Infinity, last: -Infinity, copyingBelow: 0 };
+      known = { comm: forker.comm, depth: forker.depth, parent: forker.parent, forks: 0, previous: -Infinity, last: -Infinity, copyingBelow: 0 };
       this.forking.set(pid, known);
     }
     known.forks = forker.forks;
@@ -133,14 +133,24 @@ export class ForkBombDetector implements Listener {
       }
     }
     for (const [comm, copiers] of copiersByComm) {
-      if (copiers >= chainParents) this.suspects.set(comm, now);
+      if (copiers >= chainParents) this.suspect(comm, now);
     }
     for (const [comm, count] of deep.byComm) {
-      if (count >= chainProcesses) this.suspects.set(this.chainForks.labelFor(comm), now);
+      if (count >= chainProcesses) this.suspect(comm, now);
     }
     for (const [comm, lastSeen] of this.suspects) {
       if (now - lastSeen >= clearAfterSeconds) this.suspects.delete(comm);
     }
+  }
+
+  /**
+   * A suspect is named by its own name, whatever the label slots of the counters hold: an
+   * attacker who used those up cannot hide a bomb behind `__other__`. Only past maxComms
+   * suspects at once does a new one go under `__other__`.
+   */
+  private suspect(comm: string, now: number): void {
+    const label = this.suspects.has(comm) || this.suspects.size < this.options.maxComms ? comm : OTHER_COMM;
+    this.suspects.set(label, now);
   }
 
   /** The names suspected now. */

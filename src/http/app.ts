@@ -1,8 +1,11 @@
 // The HTTP routes, as a fastify plugin: tests build it and use inject(); src/server.ts
-// owns the port, the signals and the shutdown.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// owns the port, the connection limits, the signals and the shutdown.
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../log.js';
 import type { Registries } from '../metrics/registries.js';
-import { checkBasicAuth, type WebConfig } from './web-config.js';
+import { BasicAuth } from './basic-auth.js';
+import type { WebConfig } from './web-config.js';
 
 export interface AppOptions {
   registries: Registries;
@@ -11,17 +14,34 @@ export interface AppOptions {
   version: string;
   telemetryPath: string;
   webConfig?: WebConfig;
+  logger: Logger;
 }
 
+// The probes' paths answer without credentials: they tell only that forkwatch runs and has
+// subscribed, and a kubelet cannot send credentials it does not have.
+const PROBE_PATHS: readonly string[] = ['/-/healthy', '/-/ready'];
+
 export async function forkwatchApp(app: FastifyInstance, options: AppOptions): Promise<void> {
-  const { registries, telemetryPath, webConfig } = options;
+  const { registries, telemetryPath, webConfig, logger } = options;
+
+  // Error bodies say only the status: a 5xx's detail goes to the log, never to the client.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) logger.error('request failed', { method: request.method, url: request.url, error: error.message });
+    return sendStatus(reply, status);
+  });
+  app.setNotFoundHandler((_request, reply) => sendStatus(reply, 404));
 
   if (webConfig) {
+    const basicAuth = new BasicAuth(webConfig.basicAuthUsers);
+    app.addHook('onClose', async () => basicAuth.close());
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       for (const [name, value] of Object.entries(webConfig.headers)) reply.header(name, value);
-      if (!(await checkBasicAuth(webConfig, request.headers.authorization))) {
-        return reply.code(401).header('www-authenticate', 'Basic').type('text/plain').send('Unauthorized\n');
-      }
+      if (PROBE_PATHS.includes(request.routeOptions.url ?? '')) return;
+      const result = await basicAuth.check(request.headers.authorization, request.socket.remoteAddress ?? '');
+      if (result === 'denied') return sendStatus(reply.header('www-authenticate', 'Basic'), 401);
+      // Too many unverified attempts wait for bcrypt already: refuse without adding one.
+      if (result === 'busy') return sendStatus(reply.header('retry-after', '1'), 429);
     });
   }
 
@@ -56,6 +76,18 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
     else if (type === 'text/plain' || type === 'text/*' || type === '*/*') text = Math.max(text, weight);
   }
   return openMetrics > 0 && openMetrics >= text;
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors met before any route is chosen (a URL that is
+ * not valid percent-encoding), which would otherwise be answered with the URL echoed back.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  void sendStatus(reply, error.statusCode ?? 400);
+}
+
+function sendStatus(reply: FastifyReply, status: number): FastifyReply {
+  return reply.code(status).type('text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status] ?? 'Error'}\n`);
 }
 
 function landingPage(version: string, telemetryPath: string): string {

@@ -2,12 +2,11 @@
 // TLS, basic auth and extra response headers, read the way exporter-toolkit reads it.
 // Settings the toolkit knows but forkwatch does not implement are errors, never ignored:
 // a user who wrote them believes they are in force.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { validateHeaderValue } from 'node:http';
 import type { ServerOptions } from 'node:https';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext, type SecureVersion, type TLSSocket } from 'node:tls';
-import bcrypt from 'bcryptjs';
 import { parseDocument } from 'yaml';
 
 export type ClientAuthType =
@@ -65,7 +64,11 @@ const HEADERS: Record<string, readonly string[] | undefined> = {
 };
 
 // bcrypt hashes as htpasswd and bcryptjs write them: $2a$, $2b$ or $2y$, a cost, 53 characters.
-const BCRYPT_HASH = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+// The costs bcrypt defines (exporter-toolkit's Go bcrypt accepts the same); bcryptjs would
+// throw on every request for a hash outside them.
+const BCRYPT_MIN_COST = 4;
+const BCRYPT_MAX_COST = 31;
 
 /** Thrown while reading the file; loadWebConfig adds the file name. */
 class Problem extends Error {}
@@ -118,6 +121,12 @@ function tlsOptions(c: Yaml, dir: string): { options: ServerOptions; clientAuthT
   if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) {
     throw new Problem('tls_server_config client CA holds no PEM certificate; give a PEM file of CA certificates');
   }
+  // Without a client CA, Node (like Go, and so exporter-toolkit) would verify client
+  // certificates against the public roots: anyone holding a certificate from a public CA
+  // would pass. A policy that verifies needs a CA to verify against.
+  if (ca === undefined && (clientAuthType === 'VerifyClientCertIfGiven' || clientAuthType === 'RequireAndVerifyClientCert')) {
+    throw new Problem(`tls_server_config client_auth_type ${clientAuthType} needs client_ca_file (or client_ca); add the CA that signs your clients' certificates`);
+  }
   const versions = Object.keys(TLS_VERSIONS); // oldest first
   const minKey = oneOf(c, 'min_version', versions, 'TLS12');
   const maxKey = oneOf(c, 'max_version', versions, 'TLS13');
@@ -126,7 +135,9 @@ function tlsOptions(c: Yaml, dir: string): { options: ServerOptions; clientAuthT
   const options: ServerOptions = {
     cert,
     key,
-    ...(ca !== undefined ? { ca } : {}),
+    // An empty CA list trusts nothing (Node loads its public roots only when `ca` is absent);
+    // the policies without a CA do not verify, and so must not trust anyone either.
+    ca: ca ?? [],
     requestCert: clientAuthType !== 'NoClientCert',
     // Only this policy can be left to Node; the others are checked per connection.
     rejectUnauthorized: clientAuthType === 'RequireAndVerifyClientCert',
@@ -179,10 +190,15 @@ function basicAuthUsers(value: unknown): Map<string, string> {
   const users = new Map<string, string>();
   if (value === undefined || value === null) return users;
   for (const [user, hash] of Object.entries(mapping(value, 'basic_auth_users'))) {
-    if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) {
+    const match = typeof hash === 'string' ? BCRYPT_HASH.exec(hash) : null;
+    if (match === null) {
       throw new Problem(`basic_auth_users.${user} is not a bcrypt hash; give one made by e.g. htpasswd -nBC 10 "" | tr -d ':\\n'`);
     }
-    users.set(user, hash);
+    const cost = Number(match[1]);
+    if (cost < BCRYPT_MIN_COST || cost > BCRYPT_MAX_COST) {
+      throw new Problem(`basic_auth_users.${user} has bcrypt cost ${cost}, outside ${BCRYPT_MIN_COST} to ${BCRYPT_MAX_COST}; hash the password again, e.g. with htpasswd -nBC 10 "" | tr -d ':\\n'`);
+    }
+    users.set(user, hash as string);
   }
   return users;
 }
@@ -199,6 +215,12 @@ function headers(value: unknown): Record<string, string> {
     }
     if (typeof headerValue !== 'string') throw new Problem(`http_server_config.headers.${name} is not a string; quote the value`);
     if (headerValue === '') continue; // blank means unset, as documented by the toolkit
+    try {
+      // Node refuses such a value on every response; refuse it once, at start.
+      validateHeaderValue(name, headerValue);
+    } catch {
+      throw new Problem(`http_server_config.headers.${name} holds a control character or a character outside Latin-1; remove it`);
+    }
     const allowed = HEADERS[name];
     if (allowed !== undefined && !allowed.includes(headerValue)) {
       throw new Problem(`http_server_config.headers.${name} is ${JSON.stringify(headerValue)}; use ${allowed.join(' or ')}`);
@@ -245,47 +267,4 @@ function errorCode(e: unknown): string {
 
 function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ');
-}
-
-// --- basic auth ---
-
-// Successful checks, per config, so a scrape every second does not pay for bcrypt each time
-// (exporter-toolkit caches too). Keys are sha256 digests: no password is kept in memory.
-const verified = new WeakMap<WebConfig, Set<string>>();
-const MAX_VERIFIED = 1000; // bounds memory if someone varies a password past bcrypt's 72 bytes
-
-export async function checkBasicAuth(config: WebConfig, authorizationHeader: string | undefined): Promise<boolean> {
-  if (config.basicAuthUsers.size === 0) return true;
-  const credentials = parseBasicAuth(authorizationHeader);
-  if (credentials === undefined) return false;
-  const { user, password } = credentials;
-
-  const hash = config.basicAuthUsers.get(user);
-  // An unknown user still costs one bcrypt compare, against a configured user's hash so the
-  // cost factor matches too: response times must not reveal which user names exist.
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- TypeScript 7 needs it; 6, which the linter runs on, types the value any
-  const compareWith = hash ?? (config.basicAuthUsers.values().next().value as string);
-  const key = createHash('sha256').update(JSON.stringify([user, compareWith, password])).digest('hex');
-
-  let cache = verified.get(config);
-  if (cache === undefined) {
-    cache = new Set();
-    verified.set(config, cache);
-  }
-  if (hash !== undefined && cache.has(key)) return true;
-
-  const matches = await bcrypt.compare(password, compareWith);
-  if (hash === undefined || !matches) return false;
-  if (cache.size >= MAX_VERIFIED) cache.clear();
-  cache.add(key);
-  return true;
-}
-
-function parseBasicAuth(header: string | undefined): { user: string; password: string } | undefined {
-  const m = header === undefined ? null : /^basic +([A-Za-z0-9+/]+=*) *$/i.exec(header);
-  if (m === null) return undefined;
-  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon === -1) return undefined;
-  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

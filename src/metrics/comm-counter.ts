@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import { OTHER_COMM, type CommCounts } from '../processes/comm-counts.js';
+import type { CommCounts } from '../processes/comm-counts.js';
 
 /** A counter labelled by command name, read at scrape time from capped counts. */
 export function registerCommCounter(registry: Registry, name: string, help: string, counts: CommCounts): void {
@@ -9,9 +9,9 @@ export function registerCommCounter(registry: Registry, name: string, help: stri
     labelNames: ['comm'] as const,
     registers: [registry],
     collect() {
+      // Names that lost their slot must go from the page, not linger at an old value.
       this.reset();
-      this.inc({ comm: OTHER_COMM }, 0); // known in advance, so exported from the start
-      for (const [comm, value] of counts.counts) this.inc({ comm }, value);
+      for (const [comm, value] of counts.counts) this.inc({ comm }, value); // __other__ always, from 0
     },
   });
 }

@@ -6,6 +6,7 @@ import { UNKNOWN_COMM } from '../../src/processes/table.js';
 import { atSecond, commEvent, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
 import { testPipeline } from '../helpers/pipeline.js';
 import { FakeProcfs } from '../helpers/procfs.js';
+import { namedCounts } from '../helpers/comm-counts.js';
 
 /**
  * The parents listener, and the detector behind it, fed through the real pipeline over a
@@ -22,7 +23,7 @@ function setup(initial: Record<number, string>) {
   }, procfs);
   procfs.reads.length = 0;
   /** Forks by parent name, as a plain object for one-line assertions. */
-  const byComm = (): Record<string, number> => Object.fromEntries(parents.byComm.counts);
+  const byComm = (): Record<string, number> => namedCounts(parents.byComm);
   return { feed, procfs, reads: procfs.reads, table, topParents: parents.top, detector, byComm };
 }
 
@@ -174,10 +175,10 @@ describe('Parents: chains of forks without exec', () => {
     feed(processFork(100, 101));
     feed(processFork(101, 102));
     feed(processFork(102, 103));
-    expect(detector.chainForks.counts.size).toBe(0);
+    expect(namedCounts(detector.chainForks)).toEqual({});
 
     feed(processFork(103, 104));
-    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ bomb: 1 });
+    expect(namedCounts(detector.chainForks)).toEqual({ bomb: 1 });
   });
 
   it('starts a new chain after exec', () => {
@@ -189,6 +190,6 @@ describe('Parents: chains of forks without exec', () => {
     feed(execEvent(103));
     feed(processFork(103, 104));
 
-    expect(detector.chainForks.counts.size).toBe(0);
+    expect(namedCounts(detector.chainForks)).toEqual({});
   });
 });

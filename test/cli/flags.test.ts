@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFlags, type Options } from '../../src/cli/flags.js';
+import { checkAgainstKernel, parseFlags, type Options } from '../../src/cli/flags.js';
 
 function run(...argv: string[]): Options {
   const result = parseFlags(argv, '1.2.3');
@@ -98,6 +98,8 @@ describe('parseFlags', () => {
     ['--log.level', 'verbose'],
     ['--log.format', 'text'],
     ['--log.level', 'bad\nvalue'],
+    ['--forkbomb.chain-parents', '100001'],
+    ['--forkbomb.chain-processes', '262145'],
   ];
   for (const [flag, value] of bad) {
     it(`rejects ${flag}=${JSON.stringify(value)} in one line naming the flag, the value and what is accepted`, () => {
@@ -191,5 +193,20 @@ describe('parseFlags', () => {
 
   it('rejects a value given to a switch', () => {
     expect(fail('--version=yes')).toBe('--version takes no value; see forkwatch --help');
+  });
+});
+
+describe('checkAgainstKernel', () => {
+  const options = (chainProcesses: number): Options => ({ ...run(), forkbombChainProcesses: chainProcesses });
+
+  it("refuses more processes in chains than the kernel's pid_max lets live, in one line", () => {
+    expect(checkAgainstKernel(options(40_000), 32_768)).toBe(
+      "--forkbomb.chain-processes: 40000 is more than the kernel's pid_max (32768) lets live at once, so that sign could never fire; use at most 32768",
+    );
+  });
+
+  it('accepts what pid_max allows, and anything where pid_max cannot be read', () => {
+    expect(checkAgainstKernel(options(32_768), 32_768)).toBeUndefined();
+    expect(checkAgainstKernel(options(200_000), undefined)).toBeUndefined();
   });
 });

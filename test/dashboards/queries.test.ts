@@ -1,10 +1,14 @@
 // Every query of the shipped dashboard, run on a real Prometheus scraping a real forkwatch
-// after some forks: with Grafana's variables substituted, each must parse and return data.
+// after some forks, with forkwatch's rules loaded so that the recorded series the panels
+// read exist: with Grafana's variables substituted, each must parse and return data.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { DASHBOARDS_DIR } from '../../dashboards/src/dashboards.js';
+import { RULES_FILE } from '../../scripts/generate-rules.js';
+import { packageRoot } from '../../src/package.js';
 import { forkAs, removeForkers, threadsAs, uniqueName } from '../helpers/forker.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
@@ -24,6 +28,12 @@ const FILE = 'forkwatch-overview.json';
 const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, FILE), 'utf8')) as Dashboard;
 const queries = panelQueries(dashboard).map((query) => [`${query.panel.title} (${query.refId})`, query] as const);
 const variables = dashboard.templating.list ?? [];
+/** forkwatch's recording rules, by the series each records. */
+const recordingRules = new Map(
+  (parse(readFileSync(join(packageRoot, RULES_FILE), 'utf8')) as { groups: { rules: { record?: string; expr: string }[] }[] }).groups
+    .flatMap((group) => group.rules)
+    .flatMap((rule) => (rule.record ? [[rule.record, rule.expr] as const] : [])),
+);
 
 const FORKS = 40;
 const THREADS = 10;
@@ -53,7 +63,7 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
   beforeAll(async () => {
     forkwatch = await startForkwatch();
     target = new URL(forkwatch.url).host;
-    prometheus = await startPrometheus({ targets: [target], scrapeInterval: '1s' });
+    prometheus = await startPrometheus({ targets: [target], scrapeInterval: '1s', ruleFiles: [join(packageRoot, RULES_FILE)] });
     await waitFor('Prometheus scrapes forkwatch', async () => (await prometheus.query(`up{instance="${target}"} == 1`)).length > 0);
 
     threadsAs(uniqueName('fw-dash-t-'), THREADS);
@@ -62,6 +72,11 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
     await waitFor(
       `Prometheus has ${SCRAPES} scrapes after the forks`,
       async () => (await prometheus.query(`count_over_time(forkwatch_parent_forks_total{instance="${target}", comm="${name}"}[1m]) >= ${SCRAPES}`)).length > 0,
+    );
+    // The rules are evaluated every second too: the recorded rate of its forks follows.
+    await waitFor(
+      'the recording rules record the named process',
+      async () => (await prometheus.query(`instance_comm:forkwatch_parent_forks:rate2m{instance="${target}", comm="${name}"}`)).length > 0,
     );
   }, 90_000);
 
@@ -76,14 +91,18 @@ describeKernel(`dashboards/${FILE} on a real Prometheus`, () => {
     return { ...INTERVALS_AT_1S_SCRAPES, instance: grafanaRegexEscape(target), comm };
   }
 
-  it("names only metrics on forkwatch's /metrics page", async () => {
+  it("names only metrics on forkwatch's /metrics page, or series forkwatch's rules record from them", async () => {
     const exported = exportedNames(await forkwatch.scrape());
     const named = new Set(queries.flatMap(([, query]) => metricNames(query.expr)));
     for (const variable of variables.filter((candidate) => candidate.type === 'query')) {
       for (const metric of metricNames(labelValuesQuery(String(variable.query)).selector)) named.add(metric);
     }
     expect(named.size).toBeGreaterThan(10);
-    for (const metric of named) expect(exported.has(metric), `${metric} is not on /metrics`).toBe(true);
+    for (const metric of named) {
+      const recordedFrom = recordingRules.get(metric);
+      const sources = recordedFrom === undefined ? [metric] : metricNames(recordedFrom);
+      for (const source of sources) expect(exported.has(source), `${source}${recordedFrom ? ` (recorded as ${metric})` : ''} is not on /metrics`).toBe(true);
+    }
   });
 
   it('offers this forkwatch as an instance, and the named process as a parent command', async () => {

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultDashboard, type Dashboard, type Panel, type ThresholdsConfig } from '@grafana/grafana-foundation-sdk/dashboard';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { DASHBOARDS, DASHBOARDS_DIR, REGENERATE, render } from '../../dashboards/src/dashboards.js';
+import { RULES_FILE } from '../../scripts/generate-rules.js';
 import { packageRoot } from '../../src/package.js';
 import {
   allPanels,
@@ -54,6 +56,12 @@ function promtool(...args: string[]): { status: number | null; output: string } 
   const run = spawnSync('promtool', args, { encoding: 'utf8' });
   if (run.error) throw new Error(`cannot run promtool (apt-get install prometheus): ${run.error.message}`);
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+/** The series forkwatch's recording rules record. */
+function recordedNames(): Set<string> {
+  const rules = parse(readFileSync(join(packageRoot, RULES_FILE), 'utf8')) as { groups: { rules: { record?: string }[] }[] };
+  return new Set(rules.groups.flatMap((group) => group.rules.flatMap((rule) => (rule.record ? [rule.record] : []))));
 }
 
 /** forkwatch's metrics, from the README's metrics table. */
@@ -152,13 +160,16 @@ describe.each(DASHBOARDS.map((shipped) => [shipped.file, shipped] as const))('da
     for (const panel of placed.filter((candidate) => candidate.type !== 'row')) expect(panel.y, panel.title).toBeGreaterThan(firstRow);
   });
 
-  it("names only forkwatch's documented metrics and the Node.js process metrics", () => {
+  it("names only forkwatch's documented metrics, its recording rules and the Node.js process metrics", () => {
     const documented = documentedMetrics();
     expect(documented.size).toBeGreaterThan(10);
+    const recorded = recordedNames();
     const named = queries.flatMap((query) => metricNames(query.expr));
-    expect(named).toContain('forkwatch_forks_total');
+    expect(named).toContain('forkwatch_forks_peak_per_second');
+    expect(named).toContain('instance_kind:forkwatch_forks:rate2m');
     for (const name of named) {
-      if (name.startsWith('forkwatch_')) expect(documented.has(name), `${name} is not in the README's metrics table`).toBe(true);
+      if (name.includes(':')) expect(recorded.has(name), `${name} is not recorded by ${RULES_FILE}`).toBe(true);
+      else if (name.startsWith('forkwatch_')) expect(documented.has(name), `${name} is not in the README's metrics table`).toBe(true);
       else expect(name, 'a metric that is not forkwatch_* must be a default process_* or nodejs_* metric').toMatch(/^(process|nodejs)_/);
     }
     for (const variable of variables.filter((candidate) => candidate.type === 'query')) {

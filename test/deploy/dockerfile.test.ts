@@ -1,13 +1,17 @@
-// The container image. No Docker engine runs on the project's machines, so the Dockerfile is
-// read, not built: its builder must run the README's set-up (npm ci, whose install and
-// prepare scripts build the addon and the TypeScript), and its runtime stage must carry
-// exactly what that set-up produced, with production dependencies only.
+// The container image's Dockerfile, read: its builder must run the README's set-up (npm ci,
+// whose install and prepare scripts build the addon and the TypeScript), its package stage
+// must hold exactly what that set-up produced, with production dependencies only, and the
+// image must run that package. test/image/ builds and runs the image with podman, with the
+// package this checkout built (the `prebuilt` target), since npm's registry is not
+// reachable from inside a build on the project's machines; the stages it does not run are
+// checked here.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { packageRoot, version } from '../../src/package.js';
+import { PACKAGE_FILES, PRODUCTION_INSTALL } from '../helpers/image.js';
 
 interface Instruction {
   keyword: string; // upper case
@@ -99,15 +103,27 @@ const pkg = JSON.parse(readText('package.json')) as {
   engines: { node: string };
 };
 const stages = parseDockerfile(readText('Dockerfile'));
-const [builder, runtime] = stages as [Stage, Stage];
+
+function stage(name: string): Stage {
+  const found = stages.find((candidate) => candidate.name === name);
+  if (!found) throw new Error(`the Dockerfile has no stage named ${name}`);
+  return found;
+}
+
+const builder = stage('build');
+const packaged = stage('package');
+const runtime = stage('runtime');
+const prebuilt = stage('prebuilt');
+// The last stage is the image `docker build` makes.
+const image = stages.at(-1)!;
 
 describe('Dockerfile', () => {
-  it('has two stages: a builder, and the runtime that is the image', () => {
-    expect(stages).toHaveLength(2);
-    expect(builder.name).toBe('build');
+  it('has a builder, a package stage, the runtime without its package, and the image built or prebuilt', () => {
+    expect(stages.map((s) => s.name)).toEqual(['build', 'package', 'runtime', 'prebuilt', undefined]);
   });
 
   it('builds and runs on the same Node.js image, a current LTS release that forkwatch supports', () => {
+    expect(packaged.from).toBe(builder.from);
     expect(runtime.from).toBe(builder.from);
     const match = /^node:(\d+)-bookworm-slim$/.exec(builder.from);
     expect(match, `a node:<major>-bookworm-slim image, not ${builder.from}`).not.toBeNull();
@@ -144,15 +160,12 @@ describe('Dockerfile', () => {
     });
   });
 
-  describe('the runtime stage', () => {
+  describe('the package stage', () => {
     it('installs production dependencies only, from the lockfile, running no package scripts', () => {
-      expect(all(runtime, 'COPY')).toContain('package.json package-lock.json ./');
-      const run = commands(runtime);
-      const install = run.filter((c) => c[0] === 'npm' && c[1] === 'ci');
-      expect(install).toHaveLength(1);
-      expect(install[0]).toEqual(expect.arrayContaining(['--omit=dev', '--ignore-scripts']));
-      // No compiler, no build: whatever else runs only cleans up.
-      for (const command of run.filter((c) => c !== install[0])) expect(command.slice(0, 3)).toEqual(['npm', 'cache', 'clean']);
+      expect(all(packaged, 'COPY')).toContain('package.json package-lock.json ./');
+      // No compiler, no build, nothing else; the image test installs them the same way.
+      expect(commands(packaged)).toEqual([PRODUCTION_INSTALL]);
+      expect(PRODUCTION_INSTALL).toEqual(expect.arrayContaining(['--omit=dev', '--ignore-scripts']));
     });
 
     it('copies the addon the builder built to where forkwatch loads it from', () => {
@@ -161,16 +174,42 @@ describe('Dockerfile', () => {
       const gyp = JSON.parse(readText('binding.gyp').replace(/^\s*#.*$/gm, '')) as { targets: { target_name: string }[] };
       const addon = `build/Release/${gyp.targets[0]!.target_name}.node`;
       expect(readText('src/kernel/binding.ts')).toContain("join(packageRoot, 'build', 'Release', 'forkwatch.node')");
-      expect(all(runtime, 'COPY')).toContain(`--from=${builder.name} ${posix.join(workdir(builder), addon)} ${addon}`);
+      expect(all(packaged, 'COPY')).toContain(`--from=${builder.name} ${posix.join(workdir(builder), addon)} ${addon}`);
     });
 
     it('copies the compiled forkwatch command, and package.json, which it reads its version from', () => {
       const tsconfig = JSON.parse(readText('tsconfig.json')) as { compilerOptions: { outDir: string } };
       const compiled = posix.join(tsconfig.compilerOptions.outDir, 'src');
-      expect(all(runtime, 'COPY')).toContain(`--from=${builder.name} ${posix.join(workdir(builder), compiled)} ${compiled}`);
+      expect(all(packaged, 'COPY')).toContain(`--from=${builder.name} ${posix.join(workdir(builder), compiled)} ${compiled}`);
       expect(pkg.bin.forkwatch?.startsWith(`${compiled}/`)).toBe(true);
       // src/package.ts finds the package root by its package.json, and reads the version there.
-      expect(all(runtime, 'COPY').some((args) => args.split(/\s+/).includes('package.json'))).toBe(true);
+      expect(all(packaged, 'COPY').some((args) => args.split(/\s+/).includes('package.json'))).toBe(true);
+    });
+
+    it('holds the files the image test assembles for the prebuilt stage, no more and no fewer', () => {
+      const copied = all(packaged, 'COPY').flatMap((args) => {
+        const words = args.split(/\s+/).filter((word) => !word.startsWith('--'));
+        // `COPY a b ./` copies a and b into the folder; `COPY x y` copies x to y.
+        return words.at(-1)!.endsWith('/') ? words.slice(0, -1) : [words.at(-1)!];
+      });
+      expect(copied.sort()).toEqual([...PACKAGE_FILES].sort());
+    });
+  });
+
+  describe('the image', () => {
+    it('is the runtime stage with the package stage\'s package, and nothing else', () => {
+      expect(image.from).toBe(runtime.name);
+      expect(image.instructions).toEqual([{ keyword: 'COPY', args: `--from=${packaged.name} ${workdir(packaged)} ./` }]);
+      expect(workdir(runtime)).toBe(workdir(packaged));
+    });
+
+    it('can be built with the package prebuilt: the whole build context, laid out as the package stage lays it out', () => {
+      expect(prebuilt.from).toBe(runtime.name);
+      expect(prebuilt.instructions).toEqual([{ keyword: 'COPY', args: '. ./' }]);
+    });
+
+    it('runs nothing while it is built: no compiler, no package manager', () => {
+      expect(all(runtime, 'RUN')).toEqual([]);
     });
 
     it('runs the forkwatch command as its entrypoint, with no default arguments', () => {

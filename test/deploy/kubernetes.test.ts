@@ -1,98 +1,21 @@
 // The Kubernetes base in deploy/kubernetes/: every manifest validates against the Kubernetes
 // and Prometheus Operator schemas, with no field they do not know; the DaemonSet holds the
 // privileges forkwatch needs and no others; the objects point at each other correctly; and
-// the PrometheusRule carries exactly the rules of deploy/prometheus/forkwatch-rules.yml.
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+// the PrometheusRule carries exactly the rules of deploy/prometheus/forkwatch-rules.yml
+// (both generated from deploy/mixin/).
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1';
-import {
-  type IResourceQuota,
-  type IService,
-  type IServiceAccount,
-  Namespace,
-  type INamespace,
-  ResourceQuota,
-  Service,
-  ServiceAccount,
-} from 'kubernetes-models/v1';
-import {
-  type IPrometheusRule,
-  type IServiceMonitor,
-  PrometheusRule,
-  ServiceMonitor,
-} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import type { IDaemonSet } from 'kubernetes-models/apps/v1';
+import type { IResourceQuota, IService, IServiceAccount, INamespace } from 'kubernetes-models/v1';
+import type { IPrometheusRule, IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
-import { GENERATE_COMMAND, PROMETHEUS_RULE_FILE, RULES_FILE, renderPrometheusRule } from '../../scripts/generate-prometheus-rule.js';
+import { parse } from 'yaml';
+import { GENERATE_COMMAND, PROMETHEUS_RULE_FILE, RULES_FILE, renderPrometheusRule } from '../../scripts/generate-rules.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { packageRoot, version } from '../../src/package.js';
+import { BASE, find, kubectl, kubectlMissing, type Manifest, parseManifests, readText, validateStrictly } from './manifests.js';
 
-const BASE = 'deploy/kubernetes';
 const NAMESPACE = 'forkwatch';
-
-// Every kind the base may hold, by apiVersion and kind, with its schema's validator.
-const MODELS: Record<string, { prototype: { validate(): void } }> = {
-  'v1/Namespace': Namespace,
-  'v1/ResourceQuota': ResourceQuota,
-  'v1/ServiceAccount': ServiceAccount,
-  'v1/Service': Service,
-  'apps/v1/DaemonSet': DaemonSet,
-  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
-  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
-};
-
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  [field: string]: unknown;
-}
-
-function readText(path: string): string {
-  return readFileSync(join(packageRoot, path), 'utf8');
-}
-
-function parseManifests(text: string, source: string): Manifest[] {
-  return parseAllDocuments(text).map((doc) => {
-    if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors[0]?.message}`);
-    return doc.toJS() as Manifest;
-  });
-}
-
-/**
- * Validates a manifest with its kind's schema, and returns the paths of the fields the schema
- * does not know. The schemas allow unknown fields, as the API server does without strict
- * field validation, so a misspelt field (`hostUser: true`) would pass unseen: the compiled
- * validators read every field their schema defines, so the fields they never read are
- * unknown to it.
- */
-function validateStrictly(manifest: Manifest): string[] {
-  const model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
-  if (!model) throw new Error(`${manifest.apiVersion} ${manifest.kind} is not a kind this base may hold`);
-  const read = new Set<string>();
-  const present = new Set<string>();
-  const watch = (value: unknown, path: string): unknown => {
-    if (Array.isArray(value)) return value.map((item, i) => watch(item, `${path}[${i}]`));
-    if (value === null || typeof value !== 'object') return value;
-    const copy: Record<string, unknown> = {};
-    for (const [key, field] of Object.entries(value)) {
-      present.add(`${path}.${key}`);
-      copy[key] = watch(field, `${path}.${key}`);
-    }
-    const note = (key: string | symbol): void => {
-      if (typeof key === 'string') read.add(`${path}.${key}`);
-    };
-    return new Proxy(copy, {
-      get: (target, key, receiver): unknown => (note(key), Reflect.get(target, key, receiver)),
-      has: (target, key) => (note(key), Reflect.has(target, key)),
-      // A map (labels, resources) is walked key by key: all its keys are known.
-      ownKeys: (target) => (Reflect.ownKeys(target).forEach(note), Reflect.ownKeys(target)),
-    });
-  };
-  model.prototype.validate.call(watch(manifest, ''));
-  return [...present].filter((path) => !read.has(path));
-}
 
 const kustomization = parse(readText(`${BASE}/kustomization.yaml`)) as {
   resources: string[];
@@ -103,11 +26,7 @@ const manifestFiles = readdirSync(join(packageRoot, BASE))
   .sort();
 const manifests = manifestFiles.flatMap((file) => parseManifests(readText(`${BASE}/${file}`), `${BASE}/${file}`));
 
-function only<T>(kind: string): T {
-  const found = manifests.filter((m) => m.kind === kind);
-  if (found.length !== 1) throw new Error(`${BASE} holds ${found.length} ${kind} objects, not 1`);
-  return found[0] as T;
-}
+const only = <T>(kind: string): T => find<T>(manifests, kind);
 
 const daemonSet = only<IDaemonSet>('DaemonSet');
 const podSpec = daemonSet.spec!.template.spec!;
@@ -336,17 +255,9 @@ describe('the PrometheusRule', () => {
   });
 });
 
-// kubectl renders the base as `kubectl apply -k` will apply it. kubectl is on this project's
-// machines, but no package source reachable here has a current one (Debian's
-// kubernetes-client is 1.20, whose kustomize predates this base), so .ci/run cannot install it.
-const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-const kubectlMissing = kubectl.error !== undefined || kubectl.status !== 0;
-
 describe.skipIf(kubectlMissing)(kubectlMissing ? 'kubectl kustomize (skipped: kubectl is not installed)' : 'kubectl kustomize', () => {
   it(`renders ${BASE} into the same objects, each valid, with the image kustomization.yaml names`, () => {
-    const run = spawnSync('kubectl', ['kustomize', BASE], { cwd: packageRoot, encoding: 'utf8' });
-    expect(run.status, run.stderr).toBe(0);
-    const rendered = parseManifests(run.stdout, `kubectl kustomize ${BASE}`);
+    const rendered = parseManifests(kubectl(['kustomize', BASE]), `kubectl kustomize ${BASE}`);
     const names = (list: Manifest[]) => list.map((m) => `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`).sort();
     expect(names(rendered)).toEqual(names(manifests));
     for (const manifest of rendered) expect(validateStrictly(manifest), manifest.kind).toEqual([]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ForkBombDetector, RECENT_SECONDS, type ForkBombOptions } from '../../src/detect/forkbomb.js';
 import type { DeepProcesses, Process } from '../../src/processes/table.js';
+import { namedCounts } from '../helpers/comm-counts.js';
 import { atSecond, processFork } from '../helpers/events.js';
 
 const OPTIONS: Omit<ForkBombOptions, 'now'> = { chainDepth: 3, chainParents: 20, chainProcesses: 32, clearAfterSeconds: 30, maxComms: 3 };
@@ -74,7 +75,7 @@ describe('ForkBombDetector', () => {
     deep.fork(deep.process(3), 100);
     deep.fork(deep.process(30), 100);
 
-    expect(Object.fromEntries(detector.chainForks.counts)).toEqual({ deep: 2 });
+    expect(namedCounts(detector.chainForks)).toEqual({ deep: 2 });
   });
 
   it('suspects a name whose processes in chains copy, and whose copies copy', () => {
@@ -175,14 +176,23 @@ describe('ForkBombDetector', () => {
     expect(detector.suspected).toEqual([]);
   });
 
-  it('keeps labels bounded: names past the cap are suspected as __other__', () => {
+  it("names a suspect by its own name even when other names hold every counter's slot", () => {
     const { detector, evaluate } = detectorUnderTest();
     for (const comm of ['a', 'b', 'c']) {
       const tree = new Tree(detector, comm);
       tree.fork(tree.process(3), 100);
     }
-    evaluate(101, { maxDepth: 9, byComm: new Map([['d', 50], ['e', 50]]) });
+    expect([...detector.chainForks.counts.keys()].sort()).toEqual(['__other__', 'a', 'b', 'c']);
 
-    expect(detector.suspected).toEqual(['__other__']);
+    evaluate(101, { maxDepth: 9, byComm: new Map([['bomb', 50]]) });
+
+    expect(detector.suspected).toEqual(['bomb']);
+  });
+
+  it('keeps labels bounded: suspects past the cap are suspected as __other__', () => {
+    const { detector, evaluate } = detectorUnderTest();
+    evaluate(101, { maxDepth: 9, byComm: new Map(['d', 'e', 'f', 'g', 'h'].map((comm) => [comm, 50])) });
+
+    expect(detector.suspected).toEqual(['d', 'e', 'f', '__other__']);
   });
 });

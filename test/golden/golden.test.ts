@@ -51,6 +51,7 @@ it('serves the golden page after replaying the captured kernel datagrams', async
     ready: () => exporter.ready,
     version: 'golden',
     telemetryPath: '/metrics',
+    logger: createLogger('error', 'json'),
   });
 
   const response = await app.inject('/metrics');

@@ -1,6 +1,6 @@
 // Builds test/helpers/forker.c once per test run, and runs copies of it under chosen names.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/package.js';
@@ -47,6 +47,18 @@ export function threadsAs(name: string, threads: number): void {
   const copy = join(dir, name);
   copyFileSync(binary, copy);
   execFileSync(copy, ['threads', String(threads)]);
+}
+
+/**
+ * Runs a copy of forker as `user` (setpriv: no capabilities, no groups) that makes `count`
+ * processes named `<prefix><i>`, each forking a chain `depth` deep without exec.
+ */
+export function namedChainsAs(user: number, prefix: string, count: number, depth: number): void {
+  build();
+  const copy = join(dir, 'fw-chains');
+  copyFileSync(binary, copy);
+  chmodSync(dir, 0o755); // the unprivileged user must reach the copy
+  execFileSync('setpriv', ['--reuid', String(user), '--regid', String(user), '--clear-groups', '--inh-caps=-all', copy, 'chains', String(count), prefix, String(depth)]);
 }
 
 /** The temporary folder the forker copies live in (removed by removeForkers). */

@@ -4,31 +4,35 @@ import bcrypt from 'bcryptjs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createExporter } from '../helpers/exporter.js';
-import { forkwatchApp, wantsOpenMetrics } from '../../src/http/app.js';
+import { forkwatchApp, frameworkErrors, wantsOpenMetrics } from '../../src/http/app.js';
 import type { WebConfig } from '../../src/http/web-config.js';
 import { forkwatchMetricNames } from '../helpers/metric-groups.js';
 import { sampleValue } from '../helpers/metrics-text.js';
+import { createLogger } from '../../src/log.js';
 
 // Every metric of every group in src/metrics/groups.ts.
 const CORE_METRICS = forkwatchMetricNames();
 
 let app: FastifyInstance | undefined;
+let logLines: string[] = [];
 
 afterEach(async () => {
   await app?.close();
   app = undefined;
+  logLines = [];
 });
 
 async function build(options: { ready?: () => boolean; telemetryPath?: string; webConfig?: WebConfig } = {}): Promise<FastifyInstance> {
   // An exporter that never subscribed: its metrics exist, all at their start values.
   const exporter = createExporter({}, '1.2.3-test');
-  app = Fastify();
+  app = Fastify({ frameworkErrors }); // as src/server.ts builds it
   await app.register(forkwatchApp, {
     registries: exporter.registries,
     ready: options.ready ?? (() => false),
     version: '1.2.3-test',
     telemetryPath: options.telemetryPath ?? '/metrics',
     webConfig: options.webConfig,
+    logger: createLogger('error', 'json', (line) => logLines.push(line)),
   });
   return app;
 }
@@ -162,6 +166,40 @@ describe('basic auth and headers from the web config', () => {
     expect((await server.inject({ url: '/metrics', headers: { authorization: basic('mallory', 's3cret') } })).statusCode).toBe(401);
   });
 
+  it('answers the probes\' paths without credentials, with the configured headers', async () => {
+    let ready = false;
+    const server = await build({ webConfig: webConfig(), ready: () => ready });
+    const healthy = await server.inject('/-/healthy');
+    expect(healthy.statusCode).toBe(200);
+    expect(healthy.headers['x-frame-options']).toBe('deny');
+    expect((await server.inject('/-/ready')).statusCode).toBe(503);
+    ready = true;
+    expect((await server.inject('/-/ready')).statusCode).toBe(200);
+    // What they say discloses nothing a probe could not learn from the status.
+    expect(healthy.body).toBe('forkwatch is healthy.\n');
+    expect((await server.inject('/-/ready')).body).toBe('forkwatch is ready.\n');
+  });
+
+  it('asks for credentials everywhere else: the landing page, unknown paths, the probes\' paths with a query too', async () => {
+    const server = await build({ webConfig: webConfig() });
+    for (const url of ['/', '/nowhere', '/metrics?x=/-/healthy']) {
+      expect((await server.inject(url)).statusCode, url).toBe(401);
+    }
+    expect((await server.inject('/-/healthy?verbose=1')).statusCode).toBe(200);
+  });
+
+  it('answers 429 at once to a second unverified attempt from an address whose first still waits for bcrypt', async () => {
+    const server = await build({ webConfig: webConfig() });
+    const [first, second] = await Promise.all([
+      server.inject({ url: '/metrics', headers: { authorization: basic('prometheus', 'guess-1') } }),
+      server.inject({ url: '/metrics', headers: { authorization: basic('prometheus', 'guess-2') } }),
+    ]);
+    expect(first.statusCode).toBe(401);
+    expect(second.statusCode).toBe(429);
+    expect(second.headers['retry-after']).toBe('1');
+    expect(second.body).toBe('429 Too Many Requests\n');
+  });
+
   it('serves the right user, with the configured headers', async () => {
     const response = await (await build({ webConfig: webConfig() })).inject({
       url: '/metrics',
@@ -169,5 +207,47 @@ describe('basic auth and headers from the web config', () => {
     });
     expect(response.statusCode).toBe(200);
     expect(response.headers['x-frame-options']).toBe('deny');
+  });
+});
+
+describe('errors', () => {
+  it('answers a failing route with a generic 500 and logs what failed', async () => {
+    const exporter = createExporter({}, '1.2.3-test');
+    exporter.registries.text.metrics = async () => {
+      throw new Error('collect failed at /proc/4242/stat');
+    };
+    app = Fastify();
+    await app.register(forkwatchApp, {
+      registries: exporter.registries,
+      ready: () => true,
+      version: '1.2.3-test',
+      telemetryPath: '/metrics',
+      logger: createLogger('error', 'json', (line) => logLines.push(line)),
+    });
+    const response = await app.inject('/metrics');
+    expect(response.statusCode).toBe(500);
+    expect(response.body).toBe('500 Internal Server Error\n');
+    expect(logLines).toHaveLength(1);
+    expect(JSON.parse(logLines[0]!)).toMatchObject({ level: 'error', msg: 'request failed', url: '/metrics', error: 'collect failed at /proc/4242/stat' });
+  });
+
+  it('answers an unknown path with a generic 404 that does not echo the path', async () => {
+    const response = await (await build()).inject('/%3Cscript%3Ealert(1)%3C%2Fscript%3E');
+    expect(response.statusCode).toBe(404);
+    expect(response.body).toBe('404 Not Found\n');
+    expect(response.headers['content-type']).toBe('text/plain; charset=utf-8');
+  });
+
+  it('answers a URL that is not valid percent-encoding with a generic 400 that does not echo it', async () => {
+    const response = await (await build()).inject('/metrics/%zz');
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toBe('400 Bad Request\n');
+  });
+
+  it('answers a body it cannot parse with its status only', async () => {
+    const response = await (await build()).inject({ method: 'POST', url: '/metrics', headers: { 'content-type': 'application/json' }, payload: '{' });
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toBe('400 Bad Request\n');
+    expect(logLines).toEqual([]); // a client's mistake is not forkwatch's error
   });
 });

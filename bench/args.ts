@@ -1,0 +1,21 @@
+// The benchmarks' one flag: how long to run.
+import { parseArgs } from 'node:util';
+
+/** `--seconds N` from the command line (10 when absent); a bad value exits 2 with the usage. */
+export function parseSeconds(script: string): number {
+  const usage = (reason: string): never => {
+    console.error(`bench: ${reason}\nusage: node dist/bench/${script} [--seconds N]`);
+    process.exit(2);
+  };
+  let values: { seconds?: string } = {};
+  try {
+    ({ values } = parseArgs({ options: { seconds: { type: 'string' } }, strict: true }));
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  if (values.seconds === undefined) return 10;
+  const seconds = Number(values.seconds);
+  // stress-ng's --timeout takes whole seconds.
+  if (!Number.isInteger(seconds) || seconds < 1) usage(`--seconds wants a whole number of seconds >= 1, not ${JSON.stringify(values.seconds)}`);
+  return seconds;
+}
