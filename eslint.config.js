@@ -1,11 +1,12 @@
 // The linter (npm run lint, run before npm test): typescript-eslint's type-checked rules,
 // and the shape of the code: no import cycles, and no module importing a layer above its
-// own. The layers, top to bottom, as README's "How the code is laid out" describes them:
+// own. The layers, from the top (may import any below) to the bottom (imports none);
+// README's "How the code is laid out" lists them the other way up.
 import js from '@eslint/js';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-export const LAYERS = [
+const LAYERS = [
   ['src/cli.ts', 'src/cli'],
   ['src/server.ts', 'src/http'],
   ['src/exporter.ts'],
