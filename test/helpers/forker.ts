@@ -41,6 +41,15 @@ export function forkRenamed(firstName: string, before: number, name: Uint8Array,
   execFileSync(copy, ['forks', String(forks), Buffer.from(name).toString('hex'), String(before)]);
 }
 
+/**
+ * Runs forker, which names itself `name` (prctl) and then forks N times. The kernel's COMM
+ * event carries the name, so a watcher knows it however late it would read /proc.
+ */
+export function forkSelfNamed(name: string, forks: number): void {
+  build();
+  execFileSync(binary, ['forks', String(forks), Buffer.from(name).toString('hex')]);
+}
+
 /** Runs `name` (a copy of forker) which starts and joins N threads. */
 export function threadsAs(name: string, threads: number): void {
   build();

@@ -4,7 +4,8 @@
 //
 // A reading reads the kernel's count (before), runs a marker, scrapes forkwatch until the
 // marker's fork shows, and reads the kernel's count again (after). The marker is a process
-// under a unique name that forks once, after `before` was read. The kernel counts a fork
+// that names itself uniquely (the COMM event carries the name, so forkwatch learns it
+// however late it runs) and forks once, after `before` was read. The kernel counts a fork
 // and queues its event microseconds apart (copy_process()), so the events of the forks it
 // counted before `before` are on forkwatch's socket ahead of the marker's, and a page that
 // shows the marker counts all of them. forkwatch takes events in a few ms
@@ -17,7 +18,7 @@
 // during the two readings (a few on a busy machine, the markers' own among them); an event
 // lost or counted twice puts the count outside it.
 import { readFileSync } from 'node:fs';
-import { forkAs, uniqueName } from './forker.js';
+import { forkSelfNamed, uniqueName } from './forker.js';
 import { sleep } from './forkwatch-process.js';
 import { sampleValue } from './metrics-text.js';
 
@@ -45,7 +46,7 @@ export interface Reading {
 export async function reading(scrape: () => Promise<string>, deadlineMs = 20_000): Promise<Reading> {
   const kernelBefore = kernelForks();
   const marker = uniqueName('fw-mark-');
-  forkAs(marker, 1);
+  forkSelfNamed(marker, 1);
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     const page = await scrape();
