@@ -24,7 +24,8 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
 import { parseSamples } from '../test/helpers/metrics-text.js';
-import { countedForks, kernelForks, quietReading } from '../test/helpers/quiet.js';
+import { removeForkers } from '../test/helpers/forker.js';
+import { between, reading, readingAfter } from '../test/helpers/kernel-forks.js';
 import { startStorm } from '../test/helpers/storm.js';
 import { parseBenchArgs } from './args.js';
 
@@ -109,7 +110,7 @@ function get(url: string, options: { ca: string; agent: Agent; credentials?: Cre
 
 /** A kept-alive connection from one local address, as Prometheus keeps one per target. */
 function agentFrom(localAddress: string): Agent {
-  return new Agent({ keepAlive: true, maxSockets: 1, localAddress } as ConstructorParameters<typeof Agent>[0]);
+  return new Agent({ keepAlive: true, maxSockets: 1, localAddress });
 }
 
 async function waitReady(forkwatch: RunningForkwatch, ca: string): Promise<void> {
@@ -345,8 +346,9 @@ function flood(url: string, ca: string, user: string): { stop(): Promise<FloodLo
 interface FloodFigures {
   seconds: number;
   stormSeconds: number;
-  exact: boolean;
-  kernelForks: number;
+  /** What the kernel counted in the run, at least and at most (the forks during the two readings). */
+  kernelForksAtLeast: number;
+  kernelForksAtMost: number;
   countedForks: number;
   eventsReceived: number;
   eventsLost: number;
@@ -369,8 +371,8 @@ async function floodPart(setup: Setup, seconds: number): Promise<FloodFigures> {
     return answer.body;
   };
   try {
-    progress('part 2: waiting for a quiet moment');
-    const before = await bracket(read);
+    progress('part 2: reading the kernel and forkwatch');
+    const before = await reading(read);
 
     progress(`part 2: ${FLOOD_CLIENTS} clients sending wrong passwords during stress-ng --vfork 2 for ${seconds} s, scraping every ${SCRAPE_INTERVAL_MS} ms`);
     const scraper = await scrapeThroughout(url, setup.ca, setup.scraper, '127.0.0.2');
@@ -396,17 +398,18 @@ async function floodPart(setup: Setup, seconds: number): Promise<FloodFigures> {
     }
     const newcomerAnswer = await newcomer;
 
-    progress('part 2: waiting for a quiet moment');
-    const after = await bracket(read);
+    progress('part 2: reading the kernel and forkwatch once it has taken in the storm');
+    const after = await readingAfter(read, before);
+    const window = between(before, after);
     alive(forkwatch);
     const delta = (name: string): number => total(after.page, name) - total(before.page, name);
     const all = attempts.denied + attempts.busy + attempts.other;
     return {
       seconds,
       stormSeconds: round(stormSeconds, 2),
-      exact: before.quiet && after.quiet,
-      kernelForks: after.kernel - before.kernel,
-      countedForks: after.counted - before.counted,
+      kernelForksAtLeast: window.kernelAtLeast,
+      kernelForksAtMost: window.kernelAtMost,
+      countedForks: window.counted,
       eventsReceived: delta('forkwatch_events_total'),
       eventsLost: delta('forkwatch_events_lost_total'),
       netlinkDrops: delta('forkwatch_netlink_drops_total'),
@@ -417,25 +420,8 @@ async function floodPart(setup: Setup, seconds: number): Promise<FloodFigures> {
     };
   } finally {
     readerAgent.destroy();
+    removeForkers();
     await stop(forkwatch);
-  }
-}
-
-interface Bracket {
-  kernel: number;
-  counted: number;
-  page: string;
-  /** False when the machine never stayed quiet: kernel and forkwatch were read a little apart. */
-  quiet: boolean;
-}
-
-async function bracket(read: () => Promise<string>): Promise<Bracket> {
-  try {
-    return { ...(await quietReading(read, 300, 20)), quiet: true };
-  } catch {
-    const kernel = kernelForks();
-    const page = await read();
-    return { kernel, counted: countedForks(page), page, quiet: false };
   }
 }
 
@@ -535,7 +521,8 @@ function report(c: ConnectionFigures, f: FloodFigures): string {
   row('forkwatch RSS', `${c.rssMiBBefore.toFixed(1)} MiB before, ${c.peakRssMiB.toFixed(1)} MiB peak`);
   row('', '');
   row('part 2', `${FLOOD_CLIENTS} clients from ${FLOOD_ADDRESSES} addresses sending wrong passwords (bcrypt cost ${BCRYPT_COST}) during stress-ng --vfork 2, ${f.seconds} s`);
-  row('kernel forks / counted', `${integer(f.kernelForks)} / ${integer(f.countedForks)}${f.exact ? ' (exact)' : '  [machine never quiet: read a little apart]'}`);
+  const bracketed = f.kernelForksAtLeast <= f.countedForks && f.countedForks <= f.kernelForksAtMost;
+  row('kernel forks / counted', `${integer(f.kernelForksAtLeast)} to ${integer(f.kernelForksAtMost)} / ${integer(f.countedForks)}${bracketed ? ' (within)' : '  [OUTSIDE the kernel\'s count]'}`);
   row('events received / lost / drops', `${integer(f.eventsReceived)} / ${integer(f.eventsLost)} / ${integer(f.netlinkDrops)}`);
   row('wrong-password attempts', `${integer(f.attempts.denied)} answered 401 after bcrypt, ${integer(f.attempts.busy)} answered 429 at once, ${integer(f.attempts.other)} other (${integer(f.attempts.perSecond)}/s)`);
   row('scrapes (verified before)', describeLatency(f.scrapes));

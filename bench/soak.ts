@@ -249,8 +249,8 @@ export async function soak(seconds: number): Promise<void> {
     ['stopped in storm', () => stopDuringStorm(run, forkwatch)],
     ['quiet', () => sleep(10_000)],
   ];
-  let exitCode: number | null = null;
-  let peakRss = NaN;
+  let exitCode: number | null;
+  let peakRss: number;
   try {
     for (let i = 0; performance.now() < deadline; i++) {
       const [name, phase] = phases[i % phases.length]!;

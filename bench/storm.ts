@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
 import { parseSamples } from '../test/helpers/metrics-text.js';
-import { countedForks, kernelForks, quietReading, type QuietReading } from '../test/helpers/quiet.js';
+import { removeForkers } from '../test/helpers/forker.js';
+import { between, reading, readingAfter, type Reading } from '../test/helpers/kernel-forks.js';
 import { startStorm } from '../test/helpers/storm.js';
 import { integer, percentile } from './figures.js';
 import {
@@ -52,25 +53,14 @@ function peakPerSecond(page: string): number {
 
 // ---- bracketing readings ----
 
-interface Bracket extends QuietReading {
-  /** False when the machine never stayed quiet: kernel and forkwatch were read a little apart. */
-  quiet: boolean;
+/** A reading of the kernel's count and forkwatch's (see test/helpers/kernel-forks.ts), and forkwatch's CPU. */
+interface Bracket extends Reading {
   cpuTicks: number;
   threadTicks: Map<number, number>;
 }
 
-async function bracket(forkwatch: RunningForkwatch): Promise<Bracket> {
-  let reading: QuietReading;
-  let quiet = true;
-  try {
-    reading = await quietReading(forkwatch.scrape, 300, 20);
-  } catch {
-    quiet = false;
-    const kernel = kernelForks();
-    const page = await forkwatch.scrape();
-    reading = { kernel, counted: countedForks(page), page };
-  }
-  return { ...reading, quiet, cpuTicks: processCpuTicks(forkwatch.pid), threadTicks: threadCpuTicks(forkwatch.pid) };
+function withCpu(forkwatch: RunningForkwatch, read: Reading): Bracket {
+  return { ...read, cpuTicks: processCpuTicks(forkwatch.pid), threadTicks: threadCpuTicks(forkwatch.pid) };
 }
 
 // ---- scraping throughout ----
@@ -142,12 +132,12 @@ interface ThreadCpu {
 interface Figures {
   seconds: number;
   stormSeconds: number;
-  /** Both counts were read at quiet moments, so the comparison is exact. */
-  exact: boolean;
-  kernelForks: number;
+  /** What the kernel counted in the run, at least and at most (the forks during the two readings). */
+  kernelForksAtLeast: number;
+  kernelForksAtMost: number;
   countedForks: number;
-  difference: number;
-  differencePercent: number;
+  /** forkwatch's count lies between the kernel's two. */
+  bracketed: boolean;
   eventsReceived: number;
   eventsLost: number;
   netlinkDrops: number;
@@ -188,8 +178,8 @@ async function measure(seconds: number): Promise<Figures> {
     let readerTid = await findReaderThread(pid);
     let readerFoundBy = 'the one thread blocked in poll() while idle';
 
-    progress('waiting for a quiet moment');
-    const before = await bracket(forkwatch);
+    progress('reading the kernel and forkwatch');
+    const before = withCpu(forkwatch, await reading(forkwatch.scrape));
 
     progress(`storm: stress-ng --vfork 2 for ${seconds} s, scraping every ${SCRAPE_INTERVAL_MS} ms`);
     const scraper = scrapeThroughout(forkwatch, SCRAPE_INTERVAL_MS);
@@ -201,8 +191,8 @@ async function measure(seconds: number): Promise<Figures> {
       scrapes = await scraper.stop();
     }
 
-    progress('waiting for a quiet moment');
-    const after = await bracket(forkwatch);
+    progress('reading the kernel and forkwatch once it has taken in the storm');
+    const after = withCpu(forkwatch, await readingAfter(forkwatch.scrape, before));
     const peakRss = peakRssBytes(pid);
     if (forkwatch.child.exitCode !== null || forkwatch.child.signalCode !== null) {
       throw new BenchError(`forkwatch exited during the run:\n${forkwatch.stderr()}`);
@@ -213,8 +203,7 @@ async function measure(seconds: number): Promise<Figures> {
 
     // ---- figures ----
     const delta = (name: string): number => total(after.page, name) - total(before.page, name);
-    const kernel = after.kernel - before.kernel;
-    const counted = after.counted - before.counted;
+    const window = between(before, after);
     const events = delta('forkwatch_events_total');
     const perMillionEvents = (cpuSeconds: number): number => (events > 0 ? cpuSeconds / (events / 1e6) : NaN);
 
@@ -243,11 +232,10 @@ async function measure(seconds: number): Promise<Figures> {
     return {
       seconds,
       stormSeconds: round(stormSeconds, 3),
-      exact: before.quiet && after.quiet,
-      kernelForks: kernel,
-      countedForks: counted,
-      difference: counted - kernel,
-      differencePercent: kernel > 0 ? round(((counted - kernel) / kernel) * 100, 4) : 0,
+      kernelForksAtLeast: window.kernelAtLeast,
+      kernelForksAtMost: window.kernelAtMost,
+      countedForks: window.counted,
+      bracketed: window.kernelAtLeast <= window.counted && window.counted <= window.kernelAtMost,
       eventsReceived: events,
       eventsLost: delta('forkwatch_events_lost_total'),
       netlinkDrops: delta('forkwatch_netlink_drops_total'),
@@ -273,14 +261,16 @@ async function measure(seconds: number): Promise<Figures> {
         p99Ms: round(percentile(sorted, 99), 2),
         maxMs: round(sorted[sorted.length - 1] ?? NaN, 2),
       },
-      forksPerSecond: Math.round(kernel / stormSeconds),
+      forksPerSecond: Math.round(window.kernelAtLeast / stormSeconds),
       forksPeakPerSecond: forksPeak,
     };
   } finally {
+    removeForkers();
     progress('stopping forkwatch (SIGTERM)');
     const exit = await forkwatch.stop('SIGTERM');
     if (exit.code !== 0) {
       // Thrown from finally on purpose: a forkwatch that fails to stop cleanly failed the run.
+      // eslint-disable-next-line no-unsafe-finally
       throw new BenchError(`forkwatch exited with ${exit.signal ?? `status ${exit.code}`} on SIGTERM:\n${exit.stderr}`);
     }
   }
@@ -300,14 +290,11 @@ function report(r: Figures): string {
   const rows: [string, string][] = [];
   const row = (label: string, value: string): void => void rows.push([label, value]);
   const gap = (): void => void rows.push(['', '']);
-  const signed = (value: number): string => (value > 0 ? '+' : '') + integer(value);
 
   row('storm', `stress-ng --vfork 2, ${r.seconds} s asked, ${fixed(r.stormSeconds, 2)} s run, scraped every ${SCRAPE_INTERVAL_MS} ms`);
   gap();
-  row('kernel forks (/proc/stat)', integer(r.kernelForks));
-  row('forks counted by forkwatch', integer(r.countedForks));
-  row('difference', `${signed(r.difference)} (${r.differencePercent > 0 ? '+' : ''}${fixed(r.differencePercent, 4)} %)` +
-    (r.exact ? '' : '  [machine never quiet: counts read a little apart, not exact]'));
+  row('kernel forks (/proc/stat)', `${integer(r.kernelForksAtLeast)} to ${integer(r.kernelForksAtMost)} (other processes forked during the readings)`);
+  row('forks counted by forkwatch', `${integer(r.countedForks)}${r.bracketed ? ', within the kernel\'s count' : '  [OUTSIDE the kernel\'s count]'}`);
   gap();
   row('events received', integer(r.eventsReceived));
   row('events lost', integer(r.eventsLost));

@@ -52,7 +52,7 @@ function renderLogfmt(record: Fields): string {
 }
 
 function logfmtKey(key: string): string {
-  const clean = key.replace(/[^A-Za-z0-9_.\-]/g, '_');
+  const clean = key.replace(/[^A-Za-z0-9_.-]/g, '_');
   return clean === '' ? '_' : clean;
 }
 

@@ -9,7 +9,7 @@ import { overviewDashboard } from './overview.js';
 export interface ShippedDashboard {
   /** The file in dashboards/, e.g. "forkwatch-overview.json". */
   file: string;
-  build(): Dashboard;
+  build: () => Dashboard;
 }
 
 export const DASHBOARDS: ShippedDashboard[] = [

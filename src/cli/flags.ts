@@ -378,7 +378,7 @@ function parseTelemetryPath(value: string): string {
   if (!value.startsWith('/')) throw new BadValue(`${q(value)} does not start with /`);
   if (RESERVED_PATHS.includes(value)) throw new BadValue(`${q(value)} is served by forkwatch itself`);
   // Plain path characters only: "?" or "#" would never match a request, ":" and "*" are route patterns.
-  if (!/^[A-Za-z0-9._~\/-]+$/.test(value)) throw new BadValue(`${q(value)} has characters a metrics path cannot use`);
+  if (!/^[A-Za-z0-9._~/-]+$/.test(value)) throw new BadValue(`${q(value)} has characters a metrics path cannot use`);
   return value;
 }
 

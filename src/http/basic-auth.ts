@@ -111,7 +111,7 @@ export class BasicAuth {
     // A worker that dies fails the requests it held (500, logged); the next one starts anew.
     const fail = (error: Error): void => {
       if (this.worker === worker) this.worker = undefined;
-      for (const { reject } of this.pending.values()) reject(error);
+      for (const request of this.pending.values()) request.reject(error);
       this.pending.clear();
     };
     worker.on('error', fail);

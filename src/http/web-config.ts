@@ -78,7 +78,7 @@ export function loadWebConfig(path: string): WebConfig {
     return readWebConfig(path);
   } catch (e) {
     const reason = e instanceof Problem ? e.message : `cannot be read (${errorCode(e)}); check the --web.config.file path`;
-    throw new Error(`web config file ${path}: ${oneLine(reason)}`);
+    throw new Error(`web config file ${path}: ${oneLine(reason)}`, { cause: e });
   }
 }
 

@@ -241,7 +241,7 @@ export class ProcessTable {
       if (depth > maxDepth) maxDepth = depth;
       if (depth < threshold) continue;
       let byCgroup = byComm.get(comm);
-      if (byCgroup === undefined) byComm.set(comm, (byCgroup = new Map()));
+      if (byCgroup === undefined) byComm.set(comm, (byCgroup = new Map<string | undefined, number>()));
       byCgroup.set(cgroup, (byCgroup.get(cgroup) ?? 0) + 1);
     }
     return { maxDepth, byComm };

@@ -54,7 +54,7 @@ export function loadKubeConfig(kubeconfigPath: string | undefined, serviceAccoun
     try {
       config.loadFromFile(kubeconfigPath);
     } catch (error) {
-      throw new Error(`cannot load the kubeconfig ${kubeconfigPath} (${(error as Error).message}): give a readable kubeconfig with --kubernetes.kubeconfig, or --no-kubernetes`);
+      throw new Error(`cannot load the kubeconfig ${kubeconfigPath} (${(error as Error).message}): give a readable kubeconfig with --kubernetes.kubeconfig, or --no-kubernetes`, { cause: error });
     }
     if (config.getCurrentCluster() === null) {
       throw new Error(`the kubeconfig ${kubeconfigPath} has no current context with a cluster: set current-context in it, or --no-kubernetes`);
@@ -274,6 +274,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 /** One line about an error from the client: its message, and the HTTP status if it had one. */
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const status = (error as { statusCode?: unknown; code?: unknown }).statusCode ?? (error as { code?: unknown }).code;
+  const status = (error as { statusCode?: number | string; code?: number | string }).statusCode ?? (error as { code?: number | string }).code;
   return status === undefined ? error.message : `${error.message} (${String(status)})`;
 }

@@ -3,10 +3,8 @@
 // `id:<first 12 hex of the container id>` until then; `unit` only outside pods.
 //
 // Cgroup paths and API objects are hostile input, so every value is bounded here.
+import { boundLabel } from './bound-label.js';
 import type { Workload } from './layouts.js';
-
-/** Longest label value, in characters (systemd unit names reach 255; pod names 253). */
-export const MAX_LABEL_CHARS = 128;
 
 /** Characters of a container id shown until its name is known (as `docker ps` and crictl show). */
 const SHORT_ID_CHARS = 12;
@@ -25,16 +23,6 @@ export interface WorkloadLabels {
 export interface PodNames {
   names(podUid: string): { namespace: string; name: string } | undefined;
   containerName(podUid: string, containerId: string): string | undefined;
-}
-
-/**
- * A label value safe to export and bounded in length: control characters and lone UTF-16
- * surrogates become U+FFFD, and past MAX_LABEL_CHARS the value is cut and ends in "…".
- */
-export function boundLabel(value: string): string {
-  const clean = value.replace(/\p{Cc}|\p{Cs}/gu, '\uFFFD');
-  const chars = Array.from(clean); // code points, so a cut never splits a surrogate pair
-  return chars.length <= MAX_LABEL_CHARS ? clean : `${chars.slice(0, MAX_LABEL_CHARS - 1).join('')}…`;
 }
 
 /** A node's name is a DNS subdomain (RFC 1123); anything else cannot be in a field selector. */

@@ -50,7 +50,7 @@
 //     possible places are given, in order; exactly one of them exists on the host.
 // Inside forkwatch's own cgroup the namespace shows paths without "/..", which are taken as
 // they are: forkwatch's own container then reads as "/".
-import { boundLabel } from './labels.js';
+import { boundLabel } from './bound-label.js';
 
 /** A process in a Kubernetes pod. */
 export interface PodWorkload {

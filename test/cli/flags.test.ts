@@ -245,7 +245,7 @@ describe('parseFlags', () => {
 });
 
 describe('checkAgainstKernel', () => {
-  const options = (chainProcesses: number): Options => ({ ...(run() as Options), forkbombChainProcesses: chainProcesses });
+  const options = (chainProcesses: number): Options => ({ ...run(), forkbombChainProcesses: chainProcesses });
 
   it("refuses more processes in chains than the kernel's pid_max lets live, in one line", () => {
     expect(checkAgainstKernel(options(40_000), 32_768)).toBe(

@@ -84,7 +84,7 @@ describeKernelAndCgroups('the shipped dashboards on a real Prometheus', () => {
   let prometheus: RunningPrometheus;
   let server: FakeApiServer;
   let pod: PodCgroups;
-  let holders: Holder[] = [];
+  const holders: Holder[] = [];
   let dir: string;
   let target: string;
 

@@ -40,7 +40,7 @@ function flag(container: IContainer, name: string): string | undefined {
   return container.args?.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
 }
 
-const endpointOf = (manifests: Manifest[]) => find<IServiceMonitor>(manifests, 'ServiceMonitor').spec.endpoints![0]!;
+const endpointOf = (manifests: Manifest[]) => find<IServiceMonitor>(manifests, 'ServiceMonitor').spec.endpoints[0]!;
 
 const components = readdirSync(join(packageRoot, COMPONENTS)).sort();
 

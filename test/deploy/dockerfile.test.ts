@@ -88,7 +88,7 @@ function workdir(stage: Stage): string {
 function labels(stage: Stage): Map<string, string> {
   const found = new Map<string, string>();
   for (const args of all(stage, 'LABEL')) {
-    for (const match of args.matchAll(/([\w.\-]+)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1]!, match[2]!.replace(/\\(.)/g, '$1'));
+    for (const match of args.matchAll(/([\w.-]+)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1]!, match[2]!.replace(/\\(.)/g, '$1'));
   }
   return found;
 }

@@ -10,7 +10,7 @@ import type { IResourceQuota, IService, IServiceAccount, INamespace } from 'kube
 import type { IPrometheusRule, IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { IClusterRole, IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { GENERATE_COMMAND, PROMETHEUS_RULE_FILE, RULES_FILE, renderPrometheusRule } from '../../scripts/generate-rules.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { packageRoot, version } from '../../src/package.js';
@@ -82,7 +82,7 @@ describe(`${BASE}: the kustomize base`, () => {
     expect(validateStrictly(misspelt as unknown as Manifest)).toEqual(['.spec.template.spec.hostUser']);
 
     const malformed = structuredClone(serviceMonitor);
-    malformed.spec.endpoints![0]!.interval = 'fifteen seconds';
+    malformed.spec.endpoints[0]!.interval = 'fifteen seconds';
     expect(() => validateStrictly(malformed as unknown as Manifest)).toThrow(/interval/);
   });
 
@@ -243,21 +243,21 @@ describe('the Service and the ServiceMonitor', () => {
     expect(matchesLabels(serviceMonitor.spec.selector.matchLabels, service.metadata?.labels)).toBe(true);
     expect(serviceMonitor.spec.namespaceSelector?.matchNames).toContain(service.metadata?.namespace);
     expect(serviceMonitor.spec.endpoints).toHaveLength(1);
-    const endpoint = serviceMonitor.spec.endpoints![0]!;
+    const endpoint = serviceMonitor.spec.endpoints[0]!;
     expect(endpoint.port).toBe('metrics');
     expect(endpoint.path).toBe(containerOptions().telemetryPath);
     expect(endpoint.interval).toBe('15s');
   });
 
   it("the ServiceMonitor drops the target's namespace, pod and container labels, which on forkwatch's series name the workload", () => {
-    const drop = serviceMonitor.spec.endpoints![0]!.relabelings?.find((relabeling) => relabeling.action === 'labeldrop');
+    const drop = serviceMonitor.spec.endpoints[0]!.relabelings?.find((relabeling) => relabeling.action === 'labeldrop');
     const regex = new RegExp(`^(?:${drop?.regex})$`);
     for (const label of ['namespace', 'pod', 'container']) expect(regex.test(label), label).toBe(true);
     for (const label of ['job', 'instance', 'node', 'service', 'endpoint']) expect(regex.test(label), label).toBe(false);
   });
 
   it('the ServiceMonitor labels each target with its node', () => {
-    expect(serviceMonitor.spec.endpoints![0]!.relabelings).toContainEqual({
+    expect(serviceMonitor.spec.endpoints[0]!.relabelings).toContainEqual({
       action: 'replace',
       sourceLabels: ['__meta_kubernetes_pod_node_name'],
       targetLabel: 'node',

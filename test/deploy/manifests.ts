@@ -69,7 +69,7 @@ export function validateStrictly(manifest: Manifest): string[] {
       if (typeof key === 'string') read.add(`${path}.${key}`);
     };
     return new Proxy(copy, {
-      get: (target, key, receiver) => (note(key), Reflect.get(target, key, receiver)),
+      get: (target, key, receiver): unknown => (note(key), Reflect.get(target, key, receiver)),
       has: (target, key) => (note(key), Reflect.has(target, key)),
       // A map (labels, resources) is walked key by key: all its keys are known.
       ownKeys: (target) => (Reflect.ownKeys(target).forEach(note), Reflect.ownKeys(target)),

@@ -93,7 +93,7 @@ class Tree {
 
 describe('ForkBombDetector', () => {
   it('counts forks by processes at the chain depth or deeper, and no others', () => {
-    const { detector, evaluate } = detectorUnderTest();
+    const { detector } = detectorUnderTest();
     const shallow = new Tree(detector, 'shallow');
     shallow.fork(shallow.process(2), 100);
     const deep = new Tree(detector, 'deep');

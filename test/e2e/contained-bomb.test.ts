@@ -216,9 +216,9 @@ setInterval(() => undefined, 1000); // until a signal ends it
         const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
         let stdout = '';
         let stderr = '';
-        child.stdout!.on('data', (chunk) => (stdout += chunk));
-        child.stderr!.on('data', (chunk) => (stderr += chunk));
-        let leftBehind: string[] = [];
+        child.stdout.on('data', (chunk) => (stdout += chunk));
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        let leftBehind: string[];
         try {
           const deadline = Date.now() + 15_000;
           while (!stdout.includes('\n') && child.exitCode === null && Date.now() < deadline) await sleep(20);

@@ -41,8 +41,11 @@ describeHostile('hostile process names', () => {
     const prefix = uniqueName('fw-s').slice(0, 8);
     namedChainsAs(NOBODY, prefix, 1000, 4);
     const filled = await forkwatch.scrape();
-    // The slots are full of the user's names, and no more series than slots exist.
-    expect(series(filled, 'forkwatch_parent_forks_total').filter((comm) => comm.startsWith(prefix)).length).toBeGreaterThanOrEqual(MAX_COMMS - 5);
+    // Every slot is taken, most by the user's names (the other processes on a busy machine
+    // take some first), and no more series than slots exist.
+    const named = series(filled, 'forkwatch_parent_forks_total').filter((comm) => comm !== '__other__');
+    expect(named.length).toBe(MAX_COMMS);
+    expect(named.filter((comm) => comm.startsWith(prefix)).length).toBeGreaterThanOrEqual(MAX_COMMS / 2);
     expect(series(filled, 'forkwatch_parent_forks_total').length).toBeLessThanOrEqual(MAX_COMMS + 1);
     expect(series(filled, 'forkwatch_chain_forks_total').length).toBeLessThanOrEqual(MAX_COMMS + 1);
 

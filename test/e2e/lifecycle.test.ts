@@ -10,7 +10,7 @@ import { settle, sleep, startForkwatch, type RunningForkwatch } from '../helpers
 import { describeKernel } from '../helpers/kernel.js';
 import { holdAs, removeCopies, runAs, runAsInBackground } from '../helpers/lifecycle.js';
 import { aliveThroughout, liveTasks, threadsOf, threadsThroughout } from '../helpers/live-tasks.js';
-import { kernelForks } from '../helpers/quiet.js';
+import { kernelForks } from '../helpers/kernel-forks.js';
 import { createExporter } from '../helpers/exporter.js';
 import type { Exporter } from '../../src/exporter.js';
 import { uniqueName } from '../helpers/forker.js';

@@ -356,7 +356,7 @@ function* removal(cgroups: Cgroups): Generator<number, void, void> {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') break;
-        if (code !== 'EBUSY' || attempt >= 50) throw new Error(`cannot remove ${dir}: ${(error as Error).message}`);
+        if (code !== 'EBUSY' || attempt >= 50) throw new Error(`cannot remove ${dir}: ${(error as Error).message}`, { cause: error });
         yield 20;
       }
     }

@@ -3,9 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/package.js';
 
-const source = fileURLToPath(new URL('./forker.c', import.meta.url));
+// From the package root, so that the bench's compiled copy of this file finds it too.
+const source = join(packageRoot, 'test', 'helpers', 'forker.c');
 const dir = mkdtempSync(join(tmpdir(), 'forkwatch-forker-'));
 const binary = join(dir, 'forker');
 let built = false;
@@ -43,6 +44,15 @@ export function forkRenamed(firstName: string, before: number, name: Uint8Array,
   const copy = join(dir, firstName);
   copyFileSync(binary, copy);
   execFileSync(copy, ['forks', String(forks), Buffer.from(name).toString('hex'), String(before)]);
+}
+
+/**
+ * Runs forker, which names itself `name` (prctl) and then forks N times. The kernel's COMM
+ * event carries the name, so a watcher knows it however late it would read /proc.
+ */
+export function forkSelfNamed(name: string, forks: number): void {
+  build();
+  execFileSync(binary, ['forks', String(forks), Buffer.from(name).toString('hex')]);
 }
 
 /** Runs `name` (a copy of forker) which starts and joins N threads. */

@@ -20,7 +20,7 @@ export interface RunningForkwatch {
   url: string;
   child: ChildProcess;
   stderr(): string;
-  scrape(path?: string): Promise<string>;
+  scrape: (path?: string) => Promise<string>;
   /** Sends `signal` and waits for the exit; resolves with how long it took. */
   stop(signal?: NodeJS.Signals): Promise<Exit & { ms: number }>;
 }

@@ -32,7 +32,7 @@ export interface Ended {
 export function runAs(name: string, args: string[]): Ended {
   const run = spawnSync(copyNamed(name), args, { encoding: 'utf8' });
   if (run.error) throw run.error;
-  return { pid: run.pid!, status: run.status, signal: run.signal, stderr: run.stderr };
+  return { pid: run.pid, status: run.status, signal: run.signal, stderr: run.stderr };
 }
 
 /** Runs it as `name` with `args` in the background; resolves when it ends. */
@@ -77,11 +77,6 @@ export async function holdAs(name: string, processes: number, threads: number): 
       return ended;
     },
   };
-}
-
-/** The folder the copies live in (removed by removeCopies). */
-export function copiesDir(): string {
-  return dir;
 }
 
 export function removeCopies(): void {

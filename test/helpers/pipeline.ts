@@ -10,7 +10,7 @@ export interface TestPipeline {
   table: ProcessTable;
   dispatcher: Dispatcher;
   procfs: FakeProcfs;
-  feed(...events: ProcEvent[]): void;
+  feed: (...events: ProcEvent[]) => void;
 }
 
 /** `listeners` may be made from the table, for listeners that read it. */

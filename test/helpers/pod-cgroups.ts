@@ -165,7 +165,7 @@ async function removeDir(dir: string): Promise<void> {
       if (code === 'ENOENT') return;
       if (code !== 'EBUSY' || attempt >= 100) {
         const procs = existsSync(join(dir, 'cgroup.procs')) ? readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() : '';
-        throw new Error(`cannot remove ${dir}: ${(error as Error).message}${procs ? ` (processes in it: ${procs})` : ''}`);
+        throw new Error(`cannot remove ${dir}: ${(error as Error).message}${procs ? ` (processes in it: ${procs})` : ''}`, { cause: error });
       }
       await pause(20);
     }

@@ -13,7 +13,7 @@ export interface Storm {
 /** `prefix`: words before stress-ng, e.g. ['taskset', '-c', '1'] to keep it on CPU 1. */
 export function startStorm(seconds: number, workers = 2, prefix: string[] = []): Storm {
   const [file, ...args] = [...prefix, 'stress-ng', '--vfork', String(workers), '--timeout', `${seconds}s`, '--quiet'];
-  const child: ChildProcess = spawn(file!, args, { stdio: 'ignore' });
+  const child: ChildProcess = spawn(file, args, { stdio: 'ignore' });
   const exited = once(child, 'exit').then(([code, signal]) => {
     if (code !== 0 && signal !== 'SIGTERM') throw new Error(`stress-ng failed (exit ${code ?? signal})`);
   });

@@ -10,7 +10,7 @@ import { FakeProcfs } from '../helpers/procfs.js';
  * The lifecycle listener behind the real table, over a stand-in /proc whose processes run
  * as root unless `euids` says otherwise.
  */
-function setup(initial: Record<number, string>, { maxComms = 100, euids = {} as Record<number, number> } = {}) {
+function setup(initial: Record<number, string>, { maxComms = 100, euids = {} }: { maxComms?: number; euids?: Record<number, number> } = {}) {
   const procfs = new FakeProcfs(initial);
   for (const pid of Object.keys(initial)) procfs.statuses.set(Number(pid), { effectiveUid: euids[Number(pid)] ?? 0, exited: false });
   const lifetimes: number[] = [];

@@ -12,7 +12,7 @@ import type { GroupContext } from '../../src/metrics/group.js';
 import { forkBombMetrics } from '../../src/metrics/forkbomb.js';
 import { parentMetrics } from '../../src/metrics/parents.js';
 import { workloadMetrics } from '../../src/metrics/workloads.js';
-import { MAX_LABEL_CHARS } from '../../src/workloads/labels.js';
+import { MAX_LABEL_CHARS } from '../../src/workloads/bound-label.js';
 import { Workloads, type PodSource } from '../../src/workloads/service.js';
 import { defaultOptions } from '../helpers/exporter.js';
 import { atSecond, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { boundLabel, MAX_LABEL_CHARS, podLabels, workloadLabels, type PodNames } from '../../src/workloads/labels.js';
+import { boundLabel, MAX_LABEL_CHARS } from '../../src/workloads/bound-label.js';
+import { podLabels, workloadLabels, type PodNames } from '../../src/workloads/labels.js';
 import type { Workload } from '../../src/workloads/layouts.js';
 
 const UID = '0f2b7a3e-6c1d-4e8a-9b5f-2d4c6e8a0b1c';

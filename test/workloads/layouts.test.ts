@@ -1,7 +1,7 @@
 // Cgroup paths as kubelet, the container runtimes, systemd and podman write them (the sources
 // for each layout are named in src/workloads/layouts.ts), and the workload each names.
 import { describe, expect, it } from 'vitest';
-import { MAX_LABEL_CHARS } from '../../src/workloads/labels.js';
+import { MAX_LABEL_CHARS } from '../../src/workloads/bound-label.js';
 import { classifyCgroup, workloadOf, type Workload } from '../../src/workloads/layouts.js';
 
 const UID = '0f2b7a3e-6c1d-4e8a-9b5f-2d4c6e8a0b1c';
