@@ -3,12 +3,15 @@ import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { StartupError } from '../startup-error.js';
 import { BatchDecoder, type EventSink } from './batches.js';
-import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
+import { openConnector, isSyscallError, type HandoverHandlers, type NativeConnector } from './binding.js';
 
 export interface SubscribeOptions {
   receiveBufferBytes: number;
   sink: EventSink;
-  /** The reader thread stopped: the subscription is dead. */
+  /**
+   * The events stopped for good (the reader thread failed, or the sink threw): the socket
+   * is already unsubscribed and `subscribed` is false. Called at most once.
+   */
   onFailure?: (error: Error) => void;
 }
 
@@ -19,7 +22,9 @@ export interface SubscribeOptions {
 export class Subscription {
   private acknowledged = false;
   private closed = false;
+  private failure: Error | undefined;
   private dropsAtClose = 0;
+  private readerDropsAtClose = 0;
   /** The receive buffer the kernel granted (SO_RCVBUF, which Linux reports doubled). */
   readonly receiveBufferBytes: number;
   /** Whether SO_RCVBUFFORCE was permitted (CAP_NET_ADMIN). */
@@ -28,13 +33,15 @@ export class Subscription {
   private constructor(
     private readonly connector: NativeConnector,
     private readonly acknowledgement: Promise<number>,
+    private readonly failed: Promise<Error>,
   ) {
     this.receiveBufferBytes = connector.receiveBufferBytes();
     this.bufferForced = connector.bufferForced();
   }
 
   /**
-   * Opens the socket and asks the kernel for every event type. Throws StartupError.
+   * Opens the socket, asks the kernel for every event type and makes an event on every
+   * CPU (each CPU's sequence numbers get a starting point). Throws StartupError.
    * The kernel's answer is awaited with `confirmed()`; close() works at any time.
    */
   static open(options: SubscribeOptions): Subscription {
@@ -42,23 +49,24 @@ export class Subscription {
     const ack = randomInt(1, 0x7fffffff);
     let acknowledged: (err: number) => void = () => {};
     const acknowledgement = new Promise<number>((resolve) => (acknowledged = resolve));
+    let failed: (error: Error) => void = () => {};
+    const failure = new Promise<Error>((resolve) => (failed = resolve));
 
     const decoder = new BatchDecoder(options.sink, ack + 1, acknowledged);
-    const connector = open(options.receiveBufferBytes, (batch, error) => {
-      if (error) {
-        options.onFailure?.(new Error(`reading the proc connector failed: ${error.message}`));
-        return;
-      }
-      try {
-        if (batch) decoder.decode(batch);
-      } catch (failure) {
-        // Called from the reader's hand-over: an exception may not escape into native code.
-        options.onFailure?.(failure instanceof Error ? failure : new Error(String(failure)));
-      }
+    let subscription: Subscription | undefined;
+    const connector = open(options.receiveBufferBytes, {
+      batch: (records) => decoder.decode(records),
+      failure: (error) => {
+        const message = `stopped receiving process events: ${error.message}`;
+        subscription!.failure = new Error(message, { cause: error });
+        failed(subscription!.failure);
+        options.onFailure?.(subscription!.failure);
+      },
     });
-    const subscription = new Subscription(connector, acknowledgement);
+    subscription = new Subscription(connector, acknowledgement, failure);
     try {
       connector.subscribe(ack);
+      connector.touchEveryCpu();
     } catch (error) {
       subscription.close();
       throw explain(error);
@@ -70,8 +78,9 @@ export class Subscription {
   async confirmed(timeoutMs = 5000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
-    const outcome = await Promise.race([this.acknowledgement, timeout]);
+    const outcome = await Promise.race([this.acknowledgement, timeout, this.failed]);
     clearTimeout(timer);
+    if (outcome instanceof Error) throw outcome;
     if (this.closed) throw new StartupError('forkwatch was stopped before the kernel confirmed the subscription');
     if (outcome === 'timeout') {
       this.close();
@@ -88,9 +97,9 @@ export class Subscription {
     this.acknowledged = true;
   }
 
-  /** True from the kernel's acknowledgement until close. */
+  /** True from the kernel's acknowledgement until close or failure. */
   get subscribed(): boolean {
-    return this.acknowledged && !this.closed;
+    return this.acknowledged && !this.closed && !this.failure;
   }
 
   /** The kernel's count of datagrams dropped on the socket; after close, the last count. */
@@ -98,18 +107,29 @@ export class Subscription {
     return this.closed ? this.dropsAtClose : this.connector.kernelDrops();
   }
 
+  /** Datagrams the reader thread dropped at its bound (binding.ts: MAX_PENDING_BYTES); after close, the last count. */
+  readerDrops(): number {
+    return this.closed ? this.readerDropsAtClose : this.connector.readerDrops();
+  }
+
+  /** Makes one event on every CPU it can, now; returns those CPUs (none once closed). */
+  touchEveryCpu(): number[] {
+    return this.closed ? [] : this.connector.touchEveryCpu();
+  }
+
   /** Unsubscribes (PROC_CN_MCAST_IGNORE) and closes the socket. Safe to call twice. */
   close(): void {
     if (this.closed) return;
     this.dropsAtClose = this.connector.kernelDrops();
+    this.readerDropsAtClose = this.connector.readerDrops();
     this.closed = true;
     this.connector.close();
   }
 }
 
-function open(receiveBufferBytes: number, onBatch: Parameters<typeof openConnector>[1]): NativeConnector {
+function open(receiveBufferBytes: number, handlers: HandoverHandlers): NativeConnector {
   try {
-    return openConnector(receiveBufferBytes, onBatch);
+    return openConnector(receiveBufferBytes, handlers);
   } catch (error) {
     throw explain(error);
   }
@@ -145,6 +165,11 @@ function explain(error: unknown): Error {
   if (syscall === 'sendto' && code === 'ECONNREFUSED') {
     return new StartupError(
       "the kernel refused the subscription (sendto: ECONNREFUSED): forkwatch must run in the host's network namespace (Kubernetes: hostNetwork: true; Docker: --network=host)",
+    );
+  }
+  if (syscall === 'pthread_create') {
+    return new StartupError(
+      `cannot start a thread (pthread_create: ${code}): the process, cgroup (pids.max) or system (kernel.threads-max, kernel.pid_max) task limit is reached; forkwatch needs 2 threads besides Node.js's own`,
     );
   }
   return new StartupError(`opening the proc connector failed: ${error.message}`);
