@@ -405,11 +405,11 @@ class Connector : public Napi::ObjectWrap<Connector> {
     } catch (const SysError& e) {
       Fail(ReaderFailure::Of(e));
     } catch (const std::bad_alloc&) {
-      Fail(ReaderFailure::Of("the reader thread could not allocate memory (std::bad_alloc)"));
+      Fail(ReaderFailure::Of("out of memory (std::bad_alloc)"));
     } catch (const std::exception& e) {
       Fail(ReaderFailure::Of(e.what()));
     } catch (...) {
-      Fail(ReaderFailure::Of("the reader thread failed with an unknown exception"));
+      Fail(ReaderFailure::Of("an exception of unknown type"));
     }
   }
 

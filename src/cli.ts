@@ -10,7 +10,7 @@ import { createLogger } from './log.js';
 import { version } from './package.js';
 import { startServer } from './server.js';
 
-const EXIT_STARTUP_FAILED = 1;
+const EXIT_FAILED = 1;
 const EXIT_BAD_FLAGS = 2;
 const SHUTDOWN_BUDGET_MS = 4000;
 
@@ -56,13 +56,18 @@ async function main(argv: string[]): Promise<void> {
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, stop);
 
+  // A failed start, or events that stopped for good (the reader thread died, a listener
+  // threw: /-/ready already answers 503, forkwatch_subscribed reads 0 and the kernel has
+  // the IGNORE): one line, unsubscribe, exit non-zero so that Kubernetes restarts it.
   const fail = async (error: unknown): Promise<void> => {
-    if (stopping) return; // a signal arrived: the shutdown owns the exit
+    if (stopping) return; // a signal or an earlier failure owns the exit
+    stopping = true;
     if (error instanceof StartupError) logger.error(error.message);
-    else logger.error(`forkwatch failed: ${(error as Error).message}`, { stack: (error as Error).stack });
+    else logger.error(`forkwatch failed: ${(error as Error).message}`, { stack: ((error as Error).cause as Error | undefined)?.stack ?? (error as Error).stack });
     exporter.close();
+    setTimeout(() => process.exit(EXIT_FAILED), SHUTDOWN_BUDGET_MS).unref();
     await app?.close();
-    process.exit(EXIT_STARTUP_FAILED);
+    process.exit(EXIT_FAILED);
   };
 
   try {

@@ -176,7 +176,7 @@ class Handover {
   ready(readerError?: Error): void {
     if (this.stopped) return;
     if (readerError) {
-      this.fail(new Error(`the reader thread stopped: ${readerError.message}`, { cause: readerError }));
+      this.fail(new Error(`the reader thread failed: ${readerError.message}`, { cause: readerError }));
       return;
     }
     if (this.draining) return;

@@ -10,6 +10,7 @@ import { packageRoot } from '../../src/package.js';
 import { CLI, runForkwatch, sleep, startForkwatch, type Exit, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
+import { controlMessagesSent, traceSendto } from '../helpers/strace.js';
 
 const packageVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -195,43 +196,6 @@ describeKernel('forkwatch refuses namespaces where the kernel will not serve it'
     REFUSAL_TIMEOUT_MS + 5000,
   );
 });
-
-/**
- * The proc connector control messages (op 1 = LISTEN, 2 = IGNORE) that strace saw sent to
- * the kernel (netlink port 0), with what each sendto returned. strace shows the netlink
- * header decoded and the rest (cn_msg, then the op) as bytes.
- */
-function controlMessagesSent(trace: string): { op: number; result: number }[] {
-  const sent =
-    /sendto\(\d+, \[\{nlmsg_len=40, [^}]*\}, "((?:\\x[0-9a-f]{2})+)"\], 40, 0, \{sa_family=AF_NETLINK, nl_pid=0, nl_groups=0+\}, \d+\) = (-?\d+)/g;
-  return [...trace.matchAll(sent)]
-    .map(([, hex, result]) => ({ cn: Buffer.from(hex!.replaceAll('\\x', ''), 'hex'), result: Number(result) }))
-    .filter(({ cn }) => cn.length === 24 && cn.readUInt32LE(0) === 1 && cn.readUInt32LE(4) === 1 && cn.readUInt16LE(16) === 4)
-    .map(({ cn, result }) => ({ op: cn.readUInt32LE(20), result }));
-}
-
-/** Traces forkwatch's sendto calls (every thread) until it exits; resolves with the trace. */
-async function traceSendto(pid: number): Promise<{ attached: Promise<void>; done: Promise<string> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'forkwatch-strace-'));
-  const file = join(dir, 'trace');
-  const strace = spawn('strace', ['-f', '-p', String(pid), '-e', 'trace=sendto', '-xx', '-s', '64', '-o', file], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const attached = new Promise<void>((resolve, reject) => {
-    strace.once('error', (error) => reject(new Error(`strace did not start (${error.message}); install it with apt-get install strace`)));
-    strace.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      if (stderr.includes('attached')) resolve();
-    });
-  });
-  const done = once(strace, 'exit').then(() => {
-    const trace = readFileSync(file, 'utf8');
-    rmSync(dir, { recursive: true, force: true });
-    return trace;
-  });
-  return { attached, done };
-}
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 

@@ -31,17 +31,25 @@ export interface StartOptions {
   /** Resolve only once /-/ready answers 200 (default true). */
   waitReady?: boolean;
   timeoutMs?: number;
+  /** Another build's command (test/helpers/addon-variant.ts) instead of CLI. */
+  cli?: string;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }
 
-function command(args: string[], prefix: string[] = []): [string, string[]] {
-  const words = [...prefix, process.execPath, CLI, ...args];
+function command(args: string[], options: StartOptions): [string, string[]] {
+  const words = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args];
   return [words[0]!, words.slice(1)];
+}
+
+function environment(options: StartOptions): NodeJS.ProcessEnv {
+  return { ...process.env, ...options.env };
 }
 
 /** Runs forkwatch until it exits (for start-ups that must fail), killing it after `timeoutMs`. */
 export async function runForkwatch(args: string[], options: StartOptions = {}): Promise<Exit> {
-  const [file, argv] = command(args, options.prefix);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = command(args, options);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: environment(options) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -54,8 +62,8 @@ export async function runForkwatch(args: string[], options: StartOptions = {}): 
 
 /** Starts forkwatch on a free loopback port and waits until it listens (and is ready). */
 export async function startForkwatch(args: string[] = [], options: StartOptions = {}): Promise<RunningForkwatch> {
-  const [file, argv] = command(['--web.listen-address', '127.0.0.1:0', ...args], options.prefix);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = command(['--web.listen-address', '127.0.0.1:0', ...args], options);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: environment(options) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
