@@ -23,7 +23,10 @@
         "NAPI_CPP_EXCEPTIONS",
         # Any C++ exception that reaches node-addon-api (std::bad_alloc included) becomes
         # a JavaScript exception instead of ending the process without an unsubscribe.
-        "NODE_ADDON_API_CPP_EXCEPTIONS_ALL"
+        "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
+        # ... except while Node.js shuts down, when JavaScript can no longer run: a call
+        # still queued then fails, and node-addon-api would otherwise abort on it.
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "conditions": [
         ["OS!='linux'", { "type": "none" }],

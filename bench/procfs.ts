@@ -82,3 +82,10 @@ export async function findReaderThread(pid: number, attempts = 20): Promise<numb
   }
   return undefined;
 }
+
+/** VmRSS: the resident memory now, in bytes. */
+export function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`/proc/${pid}/status has no VmRSS line`);
+  return Number(match[1]) * 1024;
+}

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -218,6 +219,7 @@ class Connector : public Napi::ObjectWrap<Connector> {
     if (exec.what_offset + 4 > exec.min_length || exec.tgid_offset + 4 > exec.min_length) {
       throw Napi::RangeError::New(env, "the EXEC probe's offsets lie outside its minimum length");
     }
+    Canaries();
     if (chunk_bytes_ < ProcSocket::kMaxBatchBytes || max_pending_bytes < chunk_bytes_) {
       throw Napi::RangeError::New(env, "a chunk must hold " + std::to_string(ProcSocket::kMaxBatchBytes) +
                                            " bytes (one read), and the pending bound one chunk");
@@ -258,6 +260,21 @@ class Connector : public Napi::ObjectWrap<Connector> {
   ~Connector() override { Shutdown(); }
 
  private:
+  // Deliberate undefined behaviour, in a build with failure injection only, for the test
+  // that proves the sanitizers report (test/e2e/sanitizers.test.ts).
+  static void Canaries() {
+    if (Fault("heap-overflow")) {
+      auto bytes = std::make_unique<char[]>(8);
+      volatile size_t past_the_end = 8;
+      bytes[past_the_end] = 1;
+    }
+    if (Fault("signed-overflow")) {
+      volatile int largest = std::numeric_limits<int>::max();
+      volatile int sum = largest + 1;
+      (void)sum;
+    }
+  }
+
   static void CleanupHook(void* self) {
     auto* connector = static_cast<Connector*>(self);
     connector->cleanup_registered_ = false;

@@ -18,7 +18,8 @@ namespace forkwatch {
 // created), reader-alloc (an allocation fails as the reader queues its n-th read),
 // reader-terminate (the reader calls std::terminate after its n-th wakeup, as an
 // exception escaping a noexcept function would), and take-alloc (an allocation fails as
-// JavaScript takes its n-th slice).
+// JavaScript takes its n-th slice), and, to show that a sanitized build reports what it
+// should, heap-overflow and signed-overflow (as a connector is made).
 inline bool Fault(const char* point) {
   static const char* const wanted = std::getenv("FORKWATCH_FAULT");
   static std::atomic<long> passes_left{[] {

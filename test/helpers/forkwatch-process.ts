@@ -33,12 +33,14 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Another build's command (test/helpers/addon-variant.ts) instead of CLI. */
   cli?: string;
+  /** Options for node, before the command (e.g. --import of a bench's preload). */
+  nodeOptions?: string[];
   /** Added to this process's environment. */
   env?: Record<string, string>;
 }
 
 function command(args: string[], options: StartOptions): [string, string[]] {
-  const words = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args];
+  const words = [...(options.prefix ?? []), process.execPath, ...(options.nodeOptions ?? []), options.cli ?? CLI, ...args];
   return [words[0]!, words.slice(1)];
 }
 
