@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
-import { kernelForks, quietReading } from '../test/helpers/quiet.js';
-import { startStorm, type Storm } from '../test/helpers/storm.js';
+import { quietReading } from '../test/helpers/quiet.js';
+import { stormUntilForks } from '../test/helpers/storm.js';
 import {
   BenchError,
   fixed,
@@ -48,24 +48,6 @@ function requireRunning(forkwatch: RunningForkwatch): void {
   }
 }
 
-/** Runs a storm until the kernel has counted `forks` more forks; resolves with its seconds. */
-async function stormFor(forks: number): Promise<number> {
-  const started = performance.now();
-  const from = kernelForks();
-  const storm: Storm = startStorm(3600);
-  try {
-    while (kernelForks() - from < forks) {
-      await Promise.race([sleep(100), storm.done]);
-      if (performance.now() - started > 3_600_000) throw new BenchError('the storm took over an hour');
-    }
-  } catch (error) {
-    throw error instanceof BenchError ? error : new BenchError((error as Error).message);
-  } finally {
-    await storm.stop();
-  }
-  return (performance.now() - started) / 1000;
-}
-
 // ---- --processes ----
 
 export interface ProcessesFigures {
@@ -91,7 +73,9 @@ export async function measureProcesses(count: number): Promise<ProcessesFigures>
     const scraper = requestThroughout(forkwatch, '/metrics', 1000);
     let stormSeconds: number;
     try {
-      stormSeconds = await stormFor(count);
+      stormSeconds = await stormUntilForks(count).catch((error: Error) => {
+        throw new BenchError(error.message);
+      });
     } finally {
       const { failures } = await scraper.stop();
       if (failures.length > 0) throw new BenchError(`${failures.length} scrapes failed, first: ${failures[0]}`);
@@ -165,7 +149,9 @@ export async function measureDrain(events: number): Promise<DrainFigures> {
     await sleep(200); // the handler runs on forkwatch's next turn of the event loop
     const stallStarted = performance.now();
     // A fork makes two events: the fork and the child's exit.
-    await stormFor(Math.ceil(events / 2));
+    await stormUntilForks(Math.ceil(events / 2)).catch((error: Error) => {
+      throw new BenchError(error.message);
+    });
     writeFileSync(stallUntil, '');
     const stallSeconds = (performance.now() - stallStarted) / 1000;
 
