@@ -8,6 +8,7 @@ import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { packageRoot, version } from '../../src/package.js';
+import { nodeOptionsOf } from '../helpers/forkwatch-process.js';
 
 interface Instruction {
   keyword: string; // upper case
@@ -173,9 +174,10 @@ describe('Dockerfile', () => {
       expect(all(runtime, 'COPY').some((args) => args.split(/\s+/).includes('package.json'))).toBe(true);
     });
 
-    it('runs the forkwatch command as its entrypoint, with no default arguments', () => {
+    it('runs the forkwatch command as its entrypoint, with its Node.js options and no default arguments', () => {
       const entrypoint = JSON.parse(all(runtime, 'ENTRYPOINT')[0] ?? 'null') as unknown;
-      expect(entrypoint).toEqual(['node', posix.join(workdir(runtime), pkg.bin.forkwatch!)]);
+      const options = nodeOptionsOf(join(packageRoot, 'src', 'cli.ts'));
+      expect(entrypoint).toEqual(['node', ...options, posix.join(workdir(runtime), pkg.bin.forkwatch!)]);
       expect(all(runtime, 'CMD')).toEqual([]);
     });
 

@@ -1,11 +1,19 @@
 // Runs the real forkwatch command (the built dist/src/cli.js) as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/package.js';
 
 /** The built command: tests run what `npm start` runs. */
 export const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
+
+/** The Node.js options of the command's first line (#!/usr/bin/env -S node ...), which every way of starting it uses. */
+export function nodeOptionsOf(cli: string): string[] {
+  const shebang = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+=\S+)*)\n/.exec(readFileSync(cli, 'utf8'));
+  if (!shebang) throw new Error(`${cli} does not start with "#!/usr/bin/env -S node [--option=value ...]"`);
+  return shebang[1]!.split(' ').filter((word) => word !== '');
+}
 
 export interface Exit {
   code: number | null;
@@ -40,7 +48,8 @@ export interface StartOptions {
 }
 
 function command(args: string[], options: StartOptions): [string, string[]] {
-  const words = [...(options.prefix ?? []), process.execPath, ...(options.nodeOptions ?? []), options.cli ?? CLI, ...args];
+  const cli = options.cli ?? CLI;
+  const words = [...(options.prefix ?? []), process.execPath, ...nodeOptionsOf(cli), ...(options.nodeOptions ?? []), cli, ...args];
   return [words[0]!, words.slice(1)];
 }
 
