@@ -50,5 +50,5 @@ COPY --from=build /src/dist/src dist/src
 USER root
 EXPOSE 9740
 # The Node.js options are those of src/cli.ts's first line and npm start (a smaller young
-# generation: see there).
-ENTRYPOINT ["node", "--max-semi-space-size=1", "/opt/forkwatch/dist/src/cli.js"]
+# generation and a heap limit: see there).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--max-old-space-size=256", "/opt/forkwatch/dist/src/cli.js"]

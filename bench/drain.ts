@@ -5,7 +5,7 @@
 // --drain N      the JavaScript thread stalls (bench/stall.ts, loaded with --import) while a
 //                storm piles up N events in the reader's queue; then /-/healthy is asked
 //                every 10 ms while they drain: how long each answer took.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -120,6 +120,8 @@ export function processesReport(r: ProcessesFigures): string {
 
 export interface DrainFigures {
   eventsWanted: number;
+  /** The longest delay of forkwatch's event loop from the stall's end (bench/stall.ts). */
+  longestTurnMs: number;
   stallSeconds: number;
   eventsDrained: number;
   drainSeconds: number;
@@ -133,6 +135,7 @@ export interface DrainFigures {
 const HEALTH_INTERVAL_MS = 10;
 const SCRAPE_INTERVAL_MS = 250;
 const QUIET_EVENTS = 1000; // per SCRAPE_INTERVAL_MS
+const SETTLE_MS = 1000;
 
 export async function measureDrain(events: number): Promise<DrainFigures> {
   requireStressNg();
@@ -152,6 +155,7 @@ export async function measureDrain(events: number): Promise<DrainFigures> {
     await stormUntilForks(Math.ceil(events / 2)).catch((error: Error) => {
       throw new BenchError(error.message);
     });
+    await sleep(SETTLE_MS); // stress-ng's end takes the CPUs for a moment: not forkwatch's doing
     writeFileSync(stallUntil, '');
     const stallSeconds = (performance.now() - stallStarted) / 1000;
 
@@ -186,8 +190,15 @@ export async function measureDrain(events: number): Promise<DrainFigures> {
 
     const after = await forkwatch.scrape();
     const delta = (name: string): number => total(after, name) - total(before.page, name);
+    let longestTurnMs: number;
+    try {
+      longestTurnMs = round(Number(readFileSync(`${stallUntil}.delay`, 'utf8')), 1);
+    } catch {
+      throw new BenchError('forkwatch wrote no event loop delay: was bench/stall.js loaded?');
+    }
     return {
       eventsWanted: events,
+      longestTurnMs,
       stallSeconds: round(stallSeconds, 1),
       eventsDrained: delta('forkwatch_events_total'),
       drainSeconds: round((drainedAt - stallEnded!) / 1000, 2),
@@ -210,6 +221,7 @@ export function drainReport(r: DrainFigures): string {
   out.row('events drained / lost', `${integer(r.eventsDrained)} in ${fixed(r.drainSeconds, 2)} s (to within ${SCRAPE_INTERVAL_MS} ms) / ${integer(r.eventsLost)}`);
   out.row('kernel socket drops', integer(r.netlinkDrops));
   out.gap();
+  out.row('longest turn of forkwatch\'s loop', `${fixed(r.longestTurnMs, 1)} ms (its event loop delay from the stall's end, measured inside)`);
   out.row('/-/healthy while draining', formatLatencies(r.healthAfterStall, `requests, one every ${HEALTH_INTERVAL_MS} ms`));
   out.row('/metrics while draining', formatLatencies(r.scrapesAfterStall, 'scrapes'));
   out.row('peak RSS (VmHWM)', `${fixed(r.peakRssMiB, 1)} MiB`);
