@@ -27,7 +27,7 @@ import { parseSamples } from '../test/helpers/metrics-text.js';
 import { removeForkers } from '../test/helpers/forker.js';
 import { between, reading, readingAfter } from '../test/helpers/kernel-forks.js';
 import { startStorm } from '../test/helpers/storm.js';
-import { parseBenchArgs } from './args.js';
+import { parseSeconds } from './args.js';
 
 const SCRAPE_INTERVAL_MS = 200;
 const IDLE_CONNECTIONS = 1000;
@@ -537,7 +537,7 @@ function progress(message: string): void {
 }
 
 async function main(): Promise<void> {
-  const { seconds } = parseBenchArgs('http.js');
+  const seconds = parseSeconds('http.js');
   const setup = setUp();
   try {
     const connections = await connectionsPart(setup, seconds);

@@ -91,3 +91,4 @@ export async function findReaderThread(pid: number, attempts = 20): Promise<numb
   }
   return undefined;
 }
+

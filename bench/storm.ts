@@ -1,50 +1,91 @@
 // The fork-storm benchmark (issue 2): `stress-ng --vfork 2` for a set time while forkwatch
 // listens and is scraped five times a second; reports how exactly it counted, what it
-// lost, what it cost and how fast it answered. Timing figures are reported, never judged:
+// lost, what it cost, how much memory it took and how fast it answered. Two more runs
+// (issue 11): --processes (memory after a million short-lived processes) and --drain (how
+// forkwatch answers while a backlog drains). Timing figures are reported, never judged:
 // it exits non-zero only when it could not run or forkwatch failed.
 //
-//   npm run bench                          10 s storm
-//   npm run bench -- --seconds 3
-//   npm run bench -- --soak 10m            the soak run instead (bench/soak.ts)
-import { spawnSync } from 'node:child_process';
+//   npm run bench                              10 s storm
+//   npm run bench -- --seconds 30              30 s storm
+//   npm run bench -- --processes 1000000       memory over a million processes (drain.ts)
+//   npm run bench -- --drain 300000            /-/healthy while 300,000 events drain (drain.ts)
+//   npm run bench -- --soak 10m                storms, bombs and scrapes alternating (soak.ts)
 import { performance } from 'node:perf_hooks';
-import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
-import { parseSamples } from '../test/helpers/metrics-text.js';
+import { parseArgs } from 'node:util';
 import { removeForkers } from '../test/helpers/forker.js';
+import { sleep, startForkwatch, type RunningForkwatch } from '../test/helpers/forkwatch-process.js';
 import { between, reading, readingAfter, type Reading } from '../test/helpers/kernel-forks.js';
 import { startStorm } from '../test/helpers/storm.js';
-import { integer, percentile } from './figures.js';
+import {
+  BenchError,
+  fixed,
+  formatLatencies,
+  integer,
+  latencies,
+  mib,
+  progress,
+  Report,
+  requestThroughout,
+  requireStressNg,
+  round,
+  stopForkwatch,
+  total,
+  type Latencies,
+} from './common.js';
+import { parseSoakDuration } from './args.js';
+import { drainReport, measureDrain, measureProcesses, processesReport } from './drain.js';
+import { soak } from './soak.js';
 import {
   clockTicksPerSecond,
   findReaderThread,
   peakRssBytes,
   processCpuTicks,
+  rssBytes,
   threadCpuTicks,
   threadName,
 } from './procfs.js';
-import { parseBenchArgs } from './args.js';
-import { soak } from './soak.js';
 
 const SCRAPE_INTERVAL_MS = 200;
+/** Quiet time after the storm before the settled RSS is read. */
+const SETTLE_SECONDS = 15;
 
-/** The benchmark could not run, or forkwatch failed: report the reason and exit 1. */
-class BenchError extends Error {}
+type Run =
+  | { kind: 'storm'; seconds: number }
+  | { kind: 'processes'; count: number }
+  | { kind: 'drain'; events: number }
+  | { kind: 'soak'; seconds: number };
 
-function requireStressNg(): void {
-  const probe = spawnSync('stress-ng', ['--version'], { encoding: 'utf8' });
-  if (probe.error) {
-    const missing = (probe.error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new BenchError(missing ? 'stress-ng is not installed: apt-get install stress-ng' : `cannot run stress-ng: ${probe.error.message}`);
+function parseRun(): Run {
+  let values: { seconds?: string; processes?: string; drain?: string; soak?: string };
+  try {
+    ({ values } = parseArgs({
+      options: { seconds: { type: 'string' }, processes: { type: 'string' }, drain: { type: 'string' }, soak: { type: 'string' } },
+      strict: true,
+    }));
+  } catch (error) {
+    usage((error as Error).message);
   }
+  const given = Object.entries(values).filter(([, value]) => value !== undefined);
+  if (given.length > 1) usage(`give one of --seconds, --processes, --drain and --soak, not ${given.map(([name]) => `--${name}`).join(' and ')}`);
+  const whole = (name: string, text: string, least: number): number => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < least) usage(`--${name} wants a whole number >= ${least}, not ${JSON.stringify(text)}`);
+    return value;
+  };
+  if (values.processes !== undefined) return { kind: 'processes', count: whole('processes', values.processes, 1000) };
+  if (values.drain !== undefined) return { kind: 'drain', events: whole('drain', values.drain, 1000) };
+  if (values.soak !== undefined) {
+    const seconds = parseSoakDuration(values.soak);
+    if (seconds === undefined) usage(`--soak wants a duration of a minute or more, like 10m, 600s or 1h, not ${JSON.stringify(values.soak)}`);
+    return { kind: 'soak', seconds };
+  }
+  // stress-ng's --timeout takes whole seconds.
+  return { kind: 'storm', seconds: values.seconds === undefined ? 10 : whole('seconds', values.seconds, 1) };
 }
 
-// ---- metrics ----
-
-/** The sum of every sample of `name`, whatever its labels. */
-function total(page: string, name: string): number {
-  return parseSamples(page)
-    .filter((sample) => sample.name === name)
-    .reduce((sum, sample) => sum + sample.value, 0);
+function usage(reason: string): never {
+  console.error(`bench: ${reason}\nusage: node dist-bench/bench/storm.js [--seconds N | --processes N | --drain N | --soak DURATION]`);
+  process.exit(2);
 }
 
 function peakPerSecond(page: string): number {
@@ -53,13 +94,15 @@ function peakPerSecond(page: string): number {
 
 // ---- bracketing readings ----
 
-/** A reading of the kernel's count and forkwatch's (see test/helpers/kernel-forks.ts), and forkwatch's CPU. */
+/** A reading of the kernel's count and forkwatch's (test/helpers/kernel-forks.ts), and forkwatch's CPU. */
 interface Bracket extends Reading {
   cpuTicks: number;
   threadTicks: Map<number, number>;
 }
 
-function withCpu(forkwatch: RunningForkwatch, read: Reading): Bracket {
+/** A reading now, or with `first`, one whose window from it brackets forkwatch's count. */
+async function bracket(forkwatch: RunningForkwatch, first?: Reading): Promise<Bracket> {
+  const read = first === undefined ? await reading(forkwatch.scrape) : await readingAfter(forkwatch.scrape, first);
   return { ...read, cpuTicks: processCpuTicks(forkwatch.pid), threadTicks: threadCpuTicks(forkwatch.pid) };
 }
 
@@ -74,27 +117,13 @@ interface ScrapeLog {
 /** Scrapes every `intervalMs`, one scrape at a time, until `stop()`. */
 function scrapeThroughout(forkwatch: RunningForkwatch, intervalMs: number): { stop(): Promise<ScrapeLog> } {
   const log: ScrapeLog = { latenciesMs: [], failures: [], peakPerSecond: 0 };
-  let stopping = false;
-  const loop = (async () => {
-    let next = performance.now();
-    while (!stopping) {
-      const started = performance.now();
-      try {
-        const page = await forkwatch.scrape();
-        log.latenciesMs.push(performance.now() - started);
-        log.peakPerSecond = Math.max(log.peakPerSecond, peakPerSecond(page));
-      } catch (error) {
-        log.failures.push((error as Error).message);
-      }
-      // Keep the cadence; a scrape slower than the interval is followed at once, not by a burst.
-      next = Math.max(next + intervalMs, performance.now());
-      await sleep(next - performance.now());
-    }
-  })();
+  const requests = requestThroughout(forkwatch, '/metrics', intervalMs, (page, _started, latencyMs) => {
+    log.latenciesMs.push(latencyMs);
+    log.peakPerSecond = Math.max(log.peakPerSecond, peakPerSecond(page));
+  });
   return {
     async stop() {
-      stopping = true;
-      await loop;
+      log.failures = (await requests.stop()).failures;
       return log;
     },
   };
@@ -132,7 +161,7 @@ interface ThreadCpu {
 interface Figures {
   seconds: number;
   stormSeconds: number;
-  /** What the kernel counted in the run, at least and at most (the forks during the two readings). */
+  /** What the kernel counted in the run, at least and at most (other processes fork during the readings too). */
   kernelForksAtLeast: number;
   kernelForksAtMost: number;
   countedForks: number;
@@ -156,8 +185,10 @@ interface Figures {
     restPerMillionEvents: number;
     topThreads: ThreadCpu[];
   };
+  idleRssMiB: number;
   peakRssMiB: number;
-  scrapes: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
+  settledRssMiB: number;
+  scrapes: Latencies;
   forksPerSecond: number;
   forksPeakPerSecond: number;
 }
@@ -179,7 +210,8 @@ async function measure(seconds: number): Promise<Figures> {
     let readerFoundBy = 'the one thread blocked in poll() while idle';
 
     progress('reading the kernel and forkwatch');
-    const before = withCpu(forkwatch, await reading(forkwatch.scrape));
+    const before = await bracket(forkwatch);
+    const idleRss = rssBytes(pid);
 
     progress(`storm: stress-ng --vfork 2 for ${seconds} s, scraping every ${SCRAPE_INTERVAL_MS} ms`);
     const scraper = scrapeThroughout(forkwatch, SCRAPE_INTERVAL_MS);
@@ -192,8 +224,11 @@ async function measure(seconds: number): Promise<Figures> {
     }
 
     progress('reading the kernel and forkwatch once it has taken in the storm');
-    const after = withCpu(forkwatch, await readingAfter(forkwatch.scrape, before));
+    const after = await bracket(forkwatch, before);
     const peakRss = peakRssBytes(pid);
+    progress(`letting forkwatch settle for ${SETTLE_SECONDS} s`);
+    await sleep(SETTLE_SECONDS * 1000);
+    const settledRss = rssBytes(pid);
     if (forkwatch.child.exitCode !== null || forkwatch.child.signalCode !== null) {
       throw new BenchError(`forkwatch exited during the run:\n${forkwatch.stderr()}`);
     }
@@ -226,7 +261,6 @@ async function measure(seconds: number): Promise<Figures> {
     const cpuReader = threads.find((thread) => thread.role === 'reader')?.seconds ?? 0;
     const cpuRest = cpuTotal - cpuMain - cpuReader;
 
-    const sorted = [...scrapes.latenciesMs].sort((a, b) => a - b);
     const forksPeak = Math.max(scrapes.peakPerSecond, peakPerSecond(after.page));
 
     return {
@@ -254,47 +288,31 @@ async function measure(seconds: number): Promise<Figures> {
         restPerMillionEvents: round(perMillionEvents(cpuRest), 3),
         topThreads: threads.slice(0, 3).map((thread) => ({ ...thread, seconds: round(thread.seconds, 2) })),
       },
-      peakRssMiB: round(peakRss / 2 ** 20, 1),
-      scrapes: {
-        count: sorted.length,
-        p50Ms: round(percentile(sorted, 50), 2),
-        p99Ms: round(percentile(sorted, 99), 2),
-        maxMs: round(sorted[sorted.length - 1] ?? NaN, 2),
-      },
+      idleRssMiB: mib(idleRss),
+      peakRssMiB: mib(peakRss),
+      settledRssMiB: mib(settledRss),
+      scrapes: latencies(scrapes.latenciesMs),
       forksPerSecond: Math.round(window.kernelAtLeast / stormSeconds),
       forksPeakPerSecond: forksPeak,
     };
   } finally {
-    removeForkers();
-    progress('stopping forkwatch (SIGTERM)');
-    const exit = await forkwatch.stop('SIGTERM');
-    if (exit.code !== 0) {
-      // Thrown from finally on purpose: a forkwatch that fails to stop cleanly failed the run.
-      // eslint-disable-next-line no-unsafe-finally
-      throw new BenchError(`forkwatch exited with ${exit.signal ?? `status ${exit.code}`} on SIGTERM:\n${exit.stderr}`);
-    }
+    // Throws from finally on purpose: a forkwatch that fails to stop cleanly failed the run.
+    removeForkers(); // the readings' marker processes
+    await stopForkwatch(forkwatch);
   }
 }
 
 // ---- the report ----
 
-function round(value: number, digits: number): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
-const fixed = (value: number, digits: number): string =>
-  Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
-
 function report(r: Figures): string {
-  const rows: [string, string][] = [];
-  const row = (label: string, value: string): void => void rows.push([label, value]);
-  const gap = (): void => void rows.push(['', '']);
+  const out = new Report();
+  const row = (label: string, value: string): void => out.row(label, value);
+  const gap = (): void => out.gap();
 
   row('storm', `stress-ng --vfork 2, ${r.seconds} s asked, ${fixed(r.stormSeconds, 2)} s run, scraped every ${SCRAPE_INTERVAL_MS} ms`);
   gap();
   row('kernel forks (/proc/stat)', `${integer(r.kernelForksAtLeast)} to ${integer(r.kernelForksAtMost)} (other processes forked during the readings)`);
-  row('forks counted by forkwatch', `${integer(r.countedForks)}${r.bracketed ? ', within the kernel\'s count' : '  [OUTSIDE the kernel\'s count]'}`);
+  row('forks counted by forkwatch', `${integer(r.countedForks)} (${r.bracketed ? 'within the kernel\'s count' : 'OUTSIDE the kernel\'s count'})`);
   gap();
   row('events received', integer(r.eventsReceived));
   row('events lost', integer(r.eventsLost));
@@ -314,30 +332,39 @@ function report(r: Figures): string {
   );
   row('clock ticks per second', String(cpu.clockTicksPerSecond));
   gap();
+  row('RSS idle, before the storm', `${fixed(r.idleRssMiB, 1)} MiB`);
   row('peak RSS (VmHWM)', `${fixed(r.peakRssMiB, 1)} MiB`);
-  row('scrape latency', `p50 ${fixed(r.scrapes.p50Ms, 2)} ms   p99 ${fixed(r.scrapes.p99Ms, 2)} ms   max ${fixed(r.scrapes.maxMs, 2)} ms   (${r.scrapes.count} scrapes)`);
+  row(`RSS ${SETTLE_SECONDS} s after the storm`, `${fixed(r.settledRssMiB, 1)} MiB`);
+  row('scrape latency', formatLatencies(r.scrapes, 'scrapes'));
   gap();
   row('storm fork rate', `${integer(r.forksPerSecond)} forks/s (kernel forks / storm seconds)`);
   row('forkwatch_forks_peak_per_second', integer(r.forksPeakPerSecond));
 
-  const width = Math.max(...rows.map(([label]) => label.length)) + 2;
-  return rows.map(([label, value]) => (label === '' && value === '' ? '' : `${label.padEnd(width)}${value}`)).join('\n');
-}
-
-function progress(message: string): void {
-  console.error(`bench: ${message}`);
+  return out.toString();
 }
 
 async function main(): Promise<void> {
-  const { seconds, soak: soaking } = parseBenchArgs('storm.js', true);
+  const run = parseRun();
   try {
-    if (soaking) {
+    let figures: object;
+    if (run.kind === 'soak') {
       requireStressNg();
-      await soak(seconds);
+      await soak(run.seconds);
       return;
     }
-    const figures = await measure(seconds);
-    console.log(report(figures));
+    if (run.kind === 'processes') {
+      const measured = await measureProcesses(run.count);
+      console.log(processesReport(measured));
+      figures = measured;
+    } else if (run.kind === 'drain') {
+      const measured = await measureDrain(run.events);
+      console.log(drainReport(measured));
+      figures = measured;
+    } else {
+      const measured = await measure(run.seconds);
+      console.log(report(measured));
+      figures = measured;
+    }
     console.log(`bench-json: ${JSON.stringify(figures)}`);
   } catch (error) {
     if (error instanceof BenchError) console.error(`bench: ${error.message}`);

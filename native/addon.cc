@@ -1,67 +1,188 @@
-// The JavaScript face of the proc connector socket: a reader thread that drains the
-// socket whatever the JavaScript thread is doing, and hands the datagrams to JavaScript
-// in batches. Every protocol decision (decoding, validation, loss) is made in TypeScript.
+// The JavaScript face of the proc connector socket: a reader thread that drains the socket
+// whatever the JavaScript thread is doing and queues what it read, and a hand-over from
+// which JavaScript takes one slice at a time (src/kernel/binding.ts decides when, and
+// yields to the event loop between slices). Every decision (decoding, validation, loss,
+// what a failure means) is made in TypeScript.
+//
+// No C++ exception leaves this file: on the JavaScript thread node-addon-api turns any
+// (NODE_ADDON_API_CPP_EXCEPTIONS_ALL) into a JavaScript exception, and the reader thread
+// catches everything and reports it as its failure.
 #include <napi.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <array>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
-#include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include "fault.h"
+#include "pending.h"
 #include "proc_socket.h"
 
 namespace forkwatch {
 namespace {
 
-constexpr uint32_t kMcastListen = 1;
-constexpr uint32_t kMcastIgnore = 2;
-
-// Datagrams waiting for JavaScript are held up to this many bytes (about 750,000 events,
-// several seconds of the fastest fork storm); past it they are dropped here, and show as
-// sequence gaps like any other loss. The Kubernetes memory limit counts on this bound.
-constexpr size_t kMaxPendingBytes = 64u << 20;
-
-// One JavaScript call takes about this much (some 10,000 events), then yields to the
-// event loop, so a backlog cannot hold up scrapes and health checks for long.
-constexpr size_t kHandoverBytes = 1u << 20;
-
 constexpr std::chrono::microseconds kGather{1000};
+constexpr std::chrono::seconds kTouchTimeout{1};
 
 Napi::Error ErrnoError(Napi::Env env, const SysError& e) {
   const char* name = strerrorname_np(e.err);
   const std::string code = name ? name : "E" + std::to_string(e.err);
-  auto error = Napi::Error::New(
-      env, code + ": " + std::strerror(e.err) + ", " + e.syscall);
+  auto error = Napi::Error::New(env, code + ": " + std::strerror(e.err) + ", " + e.syscall);
   error.Set("code", Napi::String::New(env, code));
   error.Set("errno", Napi::Number::New(env, -e.err));  // negative, as Node's own errors
   error.Set("syscall", Napi::String::New(env, e.syscall));
   return error;
 }
 
-// What the reader thread hands over, owned jointly by the connector and every queued
-// JavaScript call, so that a call still queued when the connector is destroyed is safe.
-struct Handover {
-  std::mutex mutex;
-  std::deque<std::vector<uint8_t>> batches;
-  size_t bytes = 0;
-  bool failed = false;
-  SysError failure{};
-  // Set on the JavaScript thread once the thread-safe function is released.
-  bool released = false;
-  Napi::ThreadSafeFunction on_batch;
+// Starts a thread; a failure (EAGAIN when the process or PID limit is reached) becomes
+// the SysError of pthread_create.
+template <typename F>
+std::thread StartThread(const char* fault_point, F run) {
+  try {
+    if (Fault(fault_point)) throw std::system_error(EAGAIN, std::generic_category(), "injected");
+    return std::thread(run);
+  } catch (const std::system_error& e) {
+    throw SysError{"pthread_create", e.code().value()};
+  }
+}
+
+// Why the reader thread stopped, kept without allocating: it may be out of memory.
+struct ReaderFailure {
+  SysError error{};            // error.syscall null: see `what`
+  std::array<char, 160> what{};
+
+  static ReaderFailure Of(const SysError& e) { return {e, {}}; }
+  static ReaderFailure Of(const char* what) {
+    ReaderFailure failure;
+    std::snprintf(failure.what.data(), failure.what.size(), "%s", what);
+    return failure;
+  }
+  Napi::Error ToError(Napi::Env env) const {
+    if (error.syscall) return ErrnoError(env, error);
+    return Napi::Error::New(env, what.data());
+  }
 };
-using HandoverRef = std::shared_ptr<Handover>;
+
+// What the reader thread shares with JavaScript. Owned by the thread-safe function (freed
+// by its finalizer), so that a call still queued when the connector goes is safe.
+struct Handover {
+  Handover(size_t chunk_bytes, size_t max_bytes) : pending(chunk_bytes, max_bytes) {}
+
+  std::mutex mutex;
+  PendingQueue pending;
+  double reader_drops = 0;  // datagrams read but not queued: the bound was reached
+  bool failed = false;
+  bool failure_reported = false;
+  ReaderFailure failure;
+
+  static void CallJs(Napi::Env env, Napi::Function on_ready, Handover* handover, void*);
+  using Notifier = Napi::TypedThreadSafeFunction<Handover, void, &Handover::CallJs>;
+  Notifier notifier;
+};
+
+// Tells JavaScript that records are waiting, as onReady(), or that the reader stopped, as
+// onReady(error), once. An exception thrown by onReady goes on to Node as an uncaught
+// exception (node-addon-api rethrows it there): it is never swallowed.
+void Handover::CallJs(Napi::Env env, Napi::Function on_ready, Handover* handover, void*) {
+  if (env == nullptr) return;  // the environment is going away
+  bool report;
+  ReaderFailure failure;
+  {
+    std::lock_guard<std::mutex> lock(handover->mutex);
+    report = handover->failed && !handover->failure_reported;
+    handover->failure_reported = handover->failed;
+    failure = handover->failure;
+  }
+  if (report) {
+    on_ready.Call({failure.ToError(env).Value()});
+  } else {
+    on_ready.Call({});
+  }
+}
+
+// A thread that, on request, runs on each CPU in turn and renames itself there: each
+// rename is a COMM event sent from that CPU, which gives the CPU's sequence numbers a
+// starting point. It lives as long as the connector, so that a request never needs a new
+// thread: under a fork bomb none may be left, and that is when events are lost.
+class CpuToucher {
+ public:
+  CpuToucher() : thread_(StartThread("touch-thread", [this] { Run(); })) {}
+  CpuToucher(const CpuToucher&) = delete;
+  CpuToucher& operator=(const CpuToucher&) = delete;
+  ~CpuToucher() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // Touches every CPU this process may run on (all configured CPUs are tried: a thread
+  // may run outside the affinity it inherited); false if that took longer than `timeout`.
+  bool Touch(std::chrono::milliseconds timeout, std::vector<int>& cpus) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const uint64_t request = ++requested_;
+    wake_.notify_all();
+    if (!wake_.wait_for(lock, timeout, [&] { return done_ >= request; })) return false;
+    cpus.assign(touched_.begin(), touched_.begin() + touched_count_);
+    return true;
+  }
+
+ private:
+  // Named by its first touch: a name set here would be one more COMM event, at a moment
+  // nobody chose.
+  void Run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || requested_ > done_; });
+      if (stopping_) return;
+      const uint64_t serving = requested_;
+      lock.unlock();
+      std::array<int, CPU_SETSIZE> touched;
+      size_t count = 0;
+      const int configured = ::get_nprocs_conf();
+      for (int cpu = 0; cpu < configured && cpu < CPU_SETSIZE; cpu++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        // Fails for a CPU that is offline or outside this process's cpuset.
+        if (::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) != 0) continue;
+        ::prctl(PR_SET_NAME, "fw-cpu-touch");
+        touched[count++] = cpu;
+      }
+      lock.lock();
+      touched_ = touched;
+      touched_count_ = count;
+      done_ = serving;
+      wake_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  uint64_t requested_ = 0;
+  uint64_t done_ = 0;
+  bool stopping_ = false;
+  std::array<int, CPU_SETSIZE> touched_{};
+  size_t touched_count_ = 0;
+  std::thread thread_;  // last: started once everything it uses exists
+};
 
 class Connector : public Napi::ObjectWrap<Connector> {
  public:
@@ -71,16 +192,19 @@ class Connector : public Napi::ObjectWrap<Connector> {
                            InstanceMethod<&Connector::Subscribe>("subscribe"),
                            InstanceMethod<&Connector::Unsubscribe>("unsubscribe"),
                            InstanceMethod<&Connector::Close>("close"),
+                           InstanceMethod<&Connector::Take>("take"),
+                           InstanceMethod<&Connector::TouchEveryCpu>("touchEveryCpu"),
+                           InstanceMethod<&Connector::ReaderDrops>("readerDrops"),
+                           InstanceMethod<&Connector::PendingBytes>("pendingBytes"),
+                           InstanceMethod<&Connector::HeldBytes>("heldBytes"),
                            InstanceMethod<&Connector::ReceiveBufferBytes>("receiveBufferBytes"),
                            InstanceMethod<&Connector::BufferForced>("bufferForced"),
                            InstanceMethod<&Connector::KernelDrops>("kernelDrops"),
-                           InstanceMethod<&Connector::ReaderDrops>("readerDrops"),
-                           InstanceMethod<&Connector::TouchCpus>("touchEveryCpu"),
                        });
   }
 
   // new Connector(receiveBufferBytes, execMinLength, execWhatOffset, execWhat,
-  //               execTgidOffset, onBatch): onBatch(batch: Buffer) or onBatch(null, error).
+  //               execTgidOffset, chunkBytes, maxPendingBytes, onReady).
   // JavaScript checks the arguments (src/kernel/binding.ts).
   explicit Connector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connector>(info) {
     Napi::Env env = info.Env();
@@ -89,83 +213,95 @@ class Connector : public Napi::ObjectWrap<Connector> {
                          info[2].As<Napi::Number>().Uint32Value(),
                          info[3].As<Napi::Number>().Uint32Value(),
                          info[4].As<Napi::Number>().Uint32Value()};
+    chunk_bytes_ = static_cast<size_t>(info[5].As<Napi::Number>().Int64Value());
+    const auto max_pending_bytes = static_cast<size_t>(info[6].As<Napi::Number>().Int64Value());
     // The reader reads these offsets in every datagram of at least min_length bytes.
     if (exec.what_offset + 4 > exec.min_length || exec.tgid_offset + 4 > exec.min_length) {
       throw Napi::RangeError::New(env, "the EXEC probe's offsets lie outside its minimum length");
     }
+    Canaries();
+    if (chunk_bytes_ < ProcSocket::kMaxBatchBytes || max_pending_bytes < chunk_bytes_) {
+      throw Napi::RangeError::New(env, "a chunk must hold " + std::to_string(ProcSocket::kMaxBatchBytes) +
+                                           " bytes (one read), and the pending bound one chunk");
+    }
     try {
       socket_ = std::make_unique<ProcSocket>(receive_buffer_bytes, exec);
+      wake_.reset(::eventfd(0, EFD_CLOEXEC));
+      if (wake_.get() < 0) throw SysError{"eventfd", errno};
     } catch (const SysError& e) {
       throw ErrnoError(env, e);
     }
-    wake_.reset(::eventfd(0, EFD_CLOEXEC));
-    if (wake_.get() < 0) throw ErrnoError(env, SysError{"eventfd", errno});
 
-    handover_->on_batch = Napi::ThreadSafeFunction::New(env, info[5].As<Napi::Function>(),
-                                                        "forkwatch reader", 0, 1);
+    auto handover = std::make_unique<Handover>(chunk_bytes_, max_pending_bytes);
+    handover->notifier = Handover::Notifier::New(
+        env, info[7].As<Napi::Function>(), "forkwatch reader", 0, 1, handover.get(),
+        [](Napi::Env, void*, Handover* owned) { delete owned; }, static_cast<void*>(nullptr));
+    handover_ = handover.release();
     // The reader must not keep the process alive on its own.
-    handover_->on_batch.Unref(env);
-    // Registered after the thread-safe function, so it runs before that is torn down.
+    handover_->notifier.Unref(env);
+
+    // Both threads start before any subscription, so that a failure to start one leaves
+    // nothing to undo in the kernel.
+    try {
+      toucher_ = std::make_unique<CpuToucher>();
+      reader_ = StartThread("reader-thread", [this] { ReadLoop(); });
+    } catch (const SysError& e) {
+      toucher_.reset();
+      handover_->notifier.Release();
+      handover_ = nullptr;
+      throw ErrnoError(env, e);
+    }
+    // Registered last, once nothing above can fail: it must only ever see a whole connector.
+    env_ = env;
     napi_add_env_cleanup_hook(env, &Connector::CleanupHook, this);
     cleanup_registered_ = true;
-    env_ = env;
-    reader_ = std::thread(&Connector::ReadLoop, this);
   }
 
   ~Connector() override { Shutdown(); }
 
  private:
+  // Deliberate undefined behaviour, in a build with failure injection only, for the test
+  // that proves the sanitizers report (test/e2e/sanitizers.test.ts).
+  static void Canaries() {
+    if (Fault("heap-overflow")) {
+      auto bytes = std::make_unique<char[]>(8);
+      volatile size_t past_the_end = 8;
+      bytes[past_the_end] = 1;
+    }
+    if (Fault("signed-overflow")) {
+      volatile int largest = std::numeric_limits<int>::max();
+      volatile int sum = largest + 1;
+      (void)sum;
+    }
+  }
+
   static void CleanupHook(void* self) {
     auto* connector = static_cast<Connector*>(self);
     connector->cleanup_registered_ = false;
     connector->Shutdown();
   }
 
+  void RequireOpen(Napi::Env env) const {
+    if (!socket_) throw Napi::Error::New(env, "the connector is closed");
+  }
+
   Napi::Value Subscribe(const Napi::CallbackInfo& info) {
     const uint32_t ack = info[0].As<Napi::Number>().Uint32Value();
-    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    RequireOpen(info.Env());
     try {
       socket_->send_control(kMcastListen, ack);
     } catch (const SysError& e) {
       throw ErrnoError(info.Env(), e);
     }
+    // Each LISTEN the kernel takes needs its IGNORE (forkwatch asks again when the first
+    // acknowledgement may have been dropped), so each arms the abort path once more too.
     listens_++;
-    TouchEveryCpu();
+    ArmAbortIgnore(socket_->fd());
     return info.Env().Undefined();
   }
 
-  // touchEveryCpu(): true if the events were made, false if no thread could be started
-  // (EAGAIN while a fork bomb holds every pid): the drop counts still tell the loss.
-  Napi::Value TouchCpus(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), TouchEveryCpu());
-  }
-
-  // Makes one event on every CPU this process may use, so that each CPU's sequence
-  // numbers get a starting point at once, and a loss shows as a gap without waiting for
-  // that CPU's next event. A thread pinned to each CPU in turn renames itself (a COMM
-  // event, sent from that CPU).
-  static bool TouchEveryCpu() {
-    try {
-      std::thread([] {
-        cpu_set_t allowed;
-        if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
-        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-          if (!CPU_ISSET(cpu, &allowed)) continue;
-          cpu_set_t one;
-          CPU_ZERO(&one);
-          CPU_SET(cpu, &one);
-          if (::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) != 0) continue;
-          ::prctl(PR_SET_NAME, "fw-cpu-start");
-        }
-      }).join();
-      return true;
-    } catch (const std::system_error&) {
-      return false;
-    }
-  }
-
   Napi::Value Unsubscribe(const Napi::CallbackInfo& info) {
-    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    RequireOpen(info.Env());
     try {
       SendIgnore();
     } catch (const SysError& e) {
@@ -174,12 +310,13 @@ class Connector : public Napi::ObjectWrap<Connector> {
     return info.Env().Undefined();
   }
 
-  // PROC_CN_MCAST_IGNORE, once per LISTEN sent: before Linux 6.6 the kernel counts every
-  // LISTEN it accepted and every IGNORE undoes one; since 6.6 it keeps one state per
-  // socket, and a repeated LISTEN or IGNORE changes nothing. Either way the count is
-  // restored, and requests from a private namespace are ignored altogether.
+  // PROC_CN_MCAST_IGNORE, once per LISTEN: before Linux 6.6 the kernel counts every LISTEN
+  // and each IGNORE undoes one.
   void SendIgnore() {
-    for (; listens_ > 0; listens_--) socket_->send_control(kMcastIgnore, 0);
+    for (; listens_ > 0; listens_--) {
+      DisarmAbortIgnore(socket_->fd());
+      socket_->send_control(kMcastIgnore, 0);
+    }
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -187,12 +324,52 @@ class Connector : public Napi::ObjectWrap<Connector> {
     return info.Env().Undefined();
   }
 
+  // take(into: Buffer): copies the oldest chunk of pending records into `into` (at least
+  // chunkBytes long) and returns how many bytes; 0 when nothing is pending.
+  Napi::Value Take(const Napi::CallbackInfo& info) {
+    auto into = info[0].As<Napi::Buffer<uint8_t>>();
+    RequireOpen(info.Env());
+    if (into.Length() < chunk_bytes_) throw Napi::RangeError::New(info.Env(), "take() needs a buffer of chunkBytes");
+    if (Fault("take-alloc")) throw std::bad_alloc();
+    std::lock_guard<std::mutex> lock(handover_->mutex);
+    return Napi::Number::New(info.Env(), double(handover_->pending.take(into.Data())));
+  }
+
+  Napi::Value TouchEveryCpu(const Napi::CallbackInfo& info) {
+    RequireOpen(info.Env());
+    std::vector<int> cpus;
+    if (!toucher_->Touch(kTouchTimeout, cpus)) {
+      throw Napi::Error::New(info.Env(), "making an event on every CPU took longer than 1 s");
+    }
+    auto array = Napi::Array::New(info.Env(), cpus.size());
+    for (size_t i = 0; i < cpus.size(); i++) array.Set(uint32_t(i), Napi::Number::New(info.Env(), cpus[i]));
+    return array;
+  }
+
+  Napi::Value ReaderDrops(const Napi::CallbackInfo& info) {
+    RequireOpen(info.Env());
+    std::lock_guard<std::mutex> lock(handover_->mutex);
+    return Napi::Number::New(info.Env(), handover_->reader_drops);
+  }
+
+  Napi::Value PendingBytes(const Napi::CallbackInfo& info) {
+    RequireOpen(info.Env());
+    std::lock_guard<std::mutex> lock(handover_->mutex);
+    return Napi::Number::New(info.Env(), double(handover_->pending.pending_bytes()));
+  }
+
+  Napi::Value HeldBytes(const Napi::CallbackInfo& info) {
+    RequireOpen(info.Env());
+    std::lock_guard<std::mutex> lock(handover_->mutex);
+    return Napi::Number::New(info.Env(), double(handover_->pending.held_bytes()));
+  }
+
   Napi::Value ReceiveBufferBytes(const Napi::CallbackInfo& info) {
     return WithSocket(info, [](const ProcSocket& s) { return double(s.receive_buffer_bytes()); });
   }
 
   Napi::Value BufferForced(const Napi::CallbackInfo& info) {
-    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    RequireOpen(info.Env());
     return Napi::Boolean::New(info.Env(), socket_->buffer_forced());
   }
 
@@ -200,14 +377,9 @@ class Connector : public Napi::ObjectWrap<Connector> {
     return WithSocket(info, [](const ProcSocket& s) { return double(s.kernel_drops()); });
   }
 
-  // Datagrams the reader read but dropped at kMaxPendingBytes.
-  Napi::Value ReaderDrops(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(reader_drops_.load(std::memory_order_relaxed)));
-  }
-
   template <typename F>
   Napi::Value WithSocket(const Napi::CallbackInfo& info, F read) {
-    if (!socket_) throw Napi::Error::New(info.Env(), "the connector is closed");
+    RequireOpen(info.Env());
     try {
       return Napi::Number::New(info.Env(), read(*socket_));
     } catch (const SysError& e) {
@@ -215,9 +387,13 @@ class Connector : public Napi::ObjectWrap<Connector> {
     }
   }
 
-  // Teardown order matters: IGNORE goes out while the socket is open, the reader thread
-  // stops before the socket it reads is closed, and the thread-safe function is released
-  // last, once nothing can call it.
+  // The teardown order:
+  //   1. IGNORE, while the socket is open;
+  //   2. the CPU toucher and the reader thread stop, before what they use goes;
+  //   3. the socket and the eventfd close;
+  //   4. the thread-safe function is released last, once nothing can call it; its
+  //      finalizer frees the hand-over after any call still queued.
+  // Safe to run twice: from close(), the destructor and the environment's cleanup hook.
   void Shutdown() {
     if (!socket_) return;
     try {
@@ -225,6 +401,7 @@ class Connector : public Napi::ObjectWrap<Connector> {
     } catch (const SysError&) {
       // Nothing more can be done: the kernel never accepted this socket's requests.
     }
+    toucher_.reset();
     const uint64_t one = 1;
     if (::write(wake_.get(), &one, sizeof one) < 0) {
       // An eventfd write fails only on counter overflow; the thread is woken regardless.
@@ -236,34 +413,44 @@ class Connector : public Napi::ObjectWrap<Connector> {
       napi_remove_env_cleanup_hook(env_, &Connector::CleanupHook, this);
       cleanup_registered_ = false;
     }
-    {
-      std::lock_guard<std::mutex> lock(handover_->mutex);
-      handover_->released = true;
-    }
-    handover_->on_batch.Release();
+    handover_->notifier.Release();
+    handover_ = nullptr;
   }
 
-  void ReadLoop() {
+  // The reader thread: everything it throws ends it and is reported as its failure.
+  void ReadLoop() noexcept {
     ::pthread_setname_np(::pthread_self(), "fw-reader");
-    std::vector<uint8_t> batch;
+    try {
+      Read();
+    } catch (const SysError& e) {
+      Fail(ReaderFailure::Of(e));
+    } catch (const std::bad_alloc&) {
+      Fail(ReaderFailure::Of("out of memory (std::bad_alloc)"));
+    } catch (const std::exception& e) {
+      Fail(ReaderFailure::Of(e.what()));
+    } catch (...) {
+      Fail(ReaderFailure::Of("an exception of unknown type"));
+    }
+  }
+
+  void Read() {
+    std::vector<uint8_t> records;
+    records.reserve(ProcSocket::kMaxBatchBytes);  // never grows: no allocation per read
     auto last_read_ended = std::chrono::steady_clock::time_point{};
     pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     for (;;) {
       if (::poll(fds, 2, -1) < 0) {
         if (errno == EINTR) continue;
-        Fail(SysError{"poll", errno});
-        return;
+        throw SysError{"poll", errno};
       }
       if (fds[1].revents) return;
-      try {
-        while (size_t datagrams = socket_->read_batch(batch)) {
-          Deliver(std::move(batch), datagrams);
-          batch = {};
-        }
-      } catch (const SysError& e) {
-        Fail(e);
-        return;
+      for (;;) {
+        records.clear();
+        const size_t datagrams = socket_->read_batch(records);
+        if (datagrams == 0) break;
+        Deliver(records, datagrams);
       }
+      if (Fault("reader-terminate")) std::terminate();
       // In a storm, let events gather before the next read: one wakeup per millisecond,
       // not one per event, for about 100 events of receive buffer. Only when the last
       // read ended under a millisecond ago, so that an event after a quiet spell (an
@@ -274,81 +461,41 @@ class Connector : public Napi::ObjectWrap<Connector> {
     }
   }
 
-  // Appends to what JavaScript has not taken yet, and asks for a JavaScript call only
-  // when that was empty: one call takes everything that has piled up meanwhile.
-  void Deliver(std::vector<uint8_t>&& batch, size_t datagrams) {
+  // Queues one read's records, or counts them dropped at the bound (they show as sequence
+  // gaps like any other loss). JavaScript is told only when the queue was empty: it takes
+  // everything that piles up meanwhile before it stops taking.
+  void Deliver(const std::vector<uint8_t>& records, size_t datagrams) {
+    if (Fault("reader-alloc")) throw std::bad_alloc();
     bool was_empty;
     {
       std::lock_guard<std::mutex> lock(handover_->mutex);
-      if (handover_->bytes + batch.size() > kMaxPendingBytes) {
-        reader_drops_.fetch_add(datagrams, std::memory_order_relaxed);
+      was_empty = handover_->pending.empty();
+      if (!handover_->pending.append(records.data(), records.size())) {
+        handover_->reader_drops += double(datagrams);
         return;
       }
-      was_empty = handover_->batches.empty();
-      handover_->bytes += batch.size();
-      handover_->batches.push_back(std::move(batch));
     }
-    if (was_empty) Notify(handover_);
+    if (was_empty) handover_->notifier.NonBlockingCall();
   }
 
-  void Fail(const SysError& e) {
+  void Fail(const ReaderFailure& failure) noexcept {
     {
       std::lock_guard<std::mutex> lock(handover_->mutex);
-      handover_->failure = e;
+      handover_->failure = failure;
       handover_->failed = true;
     }
-    Notify(handover_);
-  }
-
-  static void Notify(const HandoverRef& handover) {
-    auto* ref = new HandoverRef(handover);
-    if (handover->on_batch.NonBlockingCall(ref, &Connector::CallJs) != napi_ok) delete ref;
-  }
-
-  static void CallJs(Napi::Env env, Napi::Function callback, HandoverRef* ref) {
-    const HandoverRef handover = *ref;
-    delete ref;
-    if (env == nullptr) return;  // the environment is going away
-    std::vector<uint8_t> taken;
-    bool failed;
-    bool more;
-    SysError failure{};
-    {
-      std::lock_guard<std::mutex> lock(handover->mutex);
-      while (!handover->batches.empty() && taken.size() < kHandoverBytes) {
-        const auto& batch = handover->batches.front();
-        taken.insert(taken.end(), batch.begin(), batch.end());
-        handover->bytes -= batch.size();
-        handover->batches.pop_front();
-      }
-      more = !handover->batches.empty() && !handover->released;
-      failed = handover->failed;
-      failure = handover->failure;
-      handover->failed = false;
-    }
-    // The rest in another call, after the event loop has had its turn.
-    if (more) Notify(handover);
-    // The JavaScript handler catches its own errors; a call can still fail while the
-    // environment shuts down, and an exception must not escape into Node here.
-    try {
-      if (!taken.empty()) {
-        callback.Call({Napi::Buffer<uint8_t>::Copy(env, taken.data(), taken.size())});
-      }
-      if (failed) callback.Call({env.Null(), ErrnoError(env, failure).Value()});
-    } catch (const Napi::Error&) {
-    }
+    handover_->notifier.NonBlockingCall();
   }
 
   Napi::Env env_{nullptr};
   std::unique_ptr<ProcSocket> socket_;
   Fd wake_;
+  size_t chunk_bytes_ = 0;
+  Handover* handover_ = nullptr;  // owned by its thread-safe function; null once released
+  std::unique_ptr<CpuToucher> toucher_;
   std::thread reader_;
-  // LISTENs sent, each to be answered by an IGNORE.
-  unsigned listens_ = 0;
+  int listens_ = 0;
   bool cleanup_registered_ = false;
-  std::atomic<uint64_t> reader_drops_{0};
-
-  HandoverRef handover_ = std::make_shared<Handover>();
 };
 
 }  // namespace

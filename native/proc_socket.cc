@@ -8,8 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace forkwatch {
 
@@ -24,6 +28,9 @@ constexpr uint32_t kCnValProc = 1;
 // truncated, flagged, and rejected by the decoder.
 constexpr size_t kDatagramMax = 256;
 constexpr unsigned kBatch = 64;
+constexpr size_t kCommMax = 64;  // /proc/<pid>/comm: 15 bytes and a newline, read generously
+
+constexpr size_t padded(size_t length) { return (length + 3) & ~size_t{3}; }
 
 void append_u32(std::vector<uint8_t>& out, uint32_t v) {
   const auto* p = reinterpret_cast<const uint8_t*>(&v);
@@ -32,7 +39,7 @@ void append_u32(std::vector<uint8_t>& out, uint32_t v) {
 
 void append_padded(std::vector<uint8_t>& out, const uint8_t* bytes, size_t length) {
   out.insert(out.end(), bytes, bytes + length);
-  out.resize((out.size() + 3) & ~size_t{3}, 0);
+  out.resize(padded(out.size()), 0);
 }
 
 // The record format, read by src/kernel/records.ts: u32 length, u32 sender port id,
@@ -74,7 +81,73 @@ ssize_t read_proc_comm(uint32_t pid, uint8_t* name, size_t size) {
   return got;
 }
 
+// A control request: nlmsghdr, cn_msg, then the u32 op (the 4-byte form, which
+// subscribes to every type).
+using ControlRequest = uint8_t[NLMSG_HDRLEN + sizeof(cn_msg) + sizeof(uint32_t)];
+
+void build_control(uint32_t op, uint32_t ack, ControlRequest& request) {
+  std::memset(request, 0, sizeof request);
+  auto* nl = reinterpret_cast<nlmsghdr*>(request);
+  auto* cn = reinterpret_cast<cn_msg*>(request + NLMSG_HDRLEN);
+  nl->nlmsg_len = sizeof request;
+  nl->nlmsg_type = NLMSG_DONE;
+  cn->id.idx = kCnIdxProc;
+  cn->id.val = kCnValProc;
+  cn->ack = ack;
+  cn->len = sizeof op;
+  std::memcpy(cn->data, &op, sizeof op);
+}
+
+// To the kernel (port 0, no groups): sent to the group address, a privileged sender's
+// request would reach every listener instead. Async-signal-safe.
+ssize_t send_to_kernel(int fd, const ControlRequest& request) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  return ::sendto(fd, request, sizeof request, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
+}
+
+// ArmAbortIgnore's sockets, as fd + 1 (0: a free slot). A handful of connectors at most.
+std::atomic<int> abort_armed[16];
+ControlRequest abort_ignore;
+struct sigaction abort_previous;
+std::once_flag abort_installed;
+
+void on_abort(int signal) {
+  for (auto& slot : abort_armed) {
+    const int stored = slot.exchange(0);
+    if (stored > 0) send_to_kernel(stored - 1, abort_ignore);
+  }
+  // The handler before ours takes the signal, raised again: it is blocked until this
+  // handler returns, and then (by default) ends the process.
+  ::sigaction(signal, &abort_previous, nullptr);
+  ::raise(signal);
+}
+
 }  // namespace
+
+const size_t ProcSocket::kMaxBatchBytes = kBatch * (12 + padded(kDatagramMax) + 4 + padded(kCommMax));
+
+void ArmAbortIgnore(int fd) {
+  std::call_once(abort_installed, [] {
+    build_control(kMcastIgnore, 0, abort_ignore);
+    struct sigaction action {};
+    action.sa_handler = on_abort;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGABRT, &action, &abort_previous);
+  });
+  for (auto& slot : abort_armed) {
+    int free = 0;
+    if (slot.compare_exchange_strong(free, fd + 1)) return;
+  }
+  // Every slot taken: this socket goes without the last resort; the normal paths remain.
+}
+
+void DisarmAbortIgnore(int fd) {
+  for (auto& slot : abort_armed) {
+    int mine = fd + 1;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
 
 void Fd::reset(int fd) {
   // The fd is released even when close() reports an error; retrying would be wrong.
@@ -113,26 +186,10 @@ ProcSocket::ProcSocket(int receive_buffer_bytes, const ExecProbe& exec)
 }
 
 void ProcSocket::send_control(uint32_t op, uint32_t ack) const {
-  // nlmsghdr, cn_msg, then the u32 op: the 4-byte form, which subscribes to every type.
-  uint8_t request[NLMSG_HDRLEN + sizeof(cn_msg) + sizeof op] = {};
-  auto* nl = reinterpret_cast<nlmsghdr*>(request);
-  auto* cn = reinterpret_cast<cn_msg*>(request + NLMSG_HDRLEN);
-  nl->nlmsg_len = sizeof request;
-  nl->nlmsg_type = NLMSG_DONE;
-  cn->id.idx = kCnIdxProc;
-  cn->id.val = kCnValProc;
-  cn->ack = ack;
-  cn->len = sizeof op;
-  std::memcpy(cn->data, &op, sizeof op);
-
-  // To the kernel (port 0, no groups): sent to the group address, a privileged sender's
-  // request would reach every listener instead.
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
+  ControlRequest request;
+  build_control(op, ack, request);
   for (;;) {
-    const ssize_t n = ::sendto(fd_.get(), request, sizeof request, 0,
-                               reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-    if (n >= 0) return;
+    if (send_to_kernel(fd_.get(), request) >= 0) return;
     if (errno != EINTR) throw SysError{"sendto", errno};
   }
 }
@@ -170,7 +227,7 @@ size_t ProcSocket::read_batch(std::vector<uint8_t>& out) const {
     // A process that exec'd may exit before JavaScript asks for its new name: read it
     // now, while this thread is microseconds behind the kernel. JavaScript still
     // validates the datagram; this only looks at what it would be.
-    uint8_t comm[64];
+    uint8_t comm[kCommMax];
     ssize_t comm_length = -1;
     if (senders[i].nl_pid == 0 && length >= exec_.min_length &&
         read_u32(datagram + exec_.what_offset) == exec_.what) {

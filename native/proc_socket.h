@@ -8,6 +8,10 @@
 
 namespace forkwatch {
 
+// proc connector control operations (enum proc_cn_mcast_op).
+constexpr uint32_t kMcastListen = 1;
+constexpr uint32_t kMcastIgnore = 2;
+
 // A failed system call: which call, and errno.
 struct SysError {
   const char* syscall;
@@ -40,6 +44,10 @@ struct ExecProbe {
 
 class ProcSocket {
  public:
+  // The most bytes one read_batch() appends: every datagram of a batch at its largest,
+  // with a name read from /proc.
+  static const size_t kMaxBatchBytes;
+
   // Opens a NETLINK_CONNECTOR socket, sizes its receive buffer and binds it to the
   // CN_IDX_PROC group. Throws SysError.
   ProcSocket(int receive_buffer_bytes, const ExecProbe& exec);
@@ -50,7 +58,8 @@ class ProcSocket {
 
   // Reads up to one batch of queued datagrams (recvmmsg), without blocking, and appends
   // each to `out` as a record (the format: append_record in proc_socket.cc).
-  // Returns how many were read: 0 when none was queued. Throws SysError.
+  // Returns how many were read: 0 when none was queued. Throws SysError, and
+  // std::bad_alloc if `out` must grow past its capacity and cannot.
   size_t read_batch(std::vector<uint8_t>& out) const;
 
   int fd() const { return fd_.get(); }
@@ -63,5 +72,12 @@ class ProcSocket {
   ExecProbe exec_;
   bool buffer_forced_ = false;
 };
+
+// The last resort for a process that aborts (std::terminate, a failed assertion, V8
+// running out of heap, an AddressSanitizer report with abort_on_error): a SIGABRT handler
+// that sends PROC_CN_MCAST_IGNORE on every armed socket before the abort goes on, since
+// no destructor or exit handler runs then. Armed while a socket is subscribed.
+void ArmAbortIgnore(int fd);
+void DisarmAbortIgnore(int fd);
 
 }  // namespace forkwatch

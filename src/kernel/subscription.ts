@@ -4,12 +4,15 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import { StartupError } from '../startup-error.js';
 import { BatchDecoder, type EventSink } from './batches.js';
-import { openConnector, isSyscallError, type NativeConnector } from './binding.js';
+import { openConnector, isSyscallError, type HandoverHandlers, type NativeConnector } from './binding.js';
 
 export interface SubscribeOptions {
   receiveBufferBytes: number;
   sink: EventSink;
-  /** The reader thread stopped: the subscription is dead. */
+  /**
+   * The events stopped for good (the reader thread failed, or the sink threw): the socket
+   * is already unsubscribed and `subscribed` is false. Called at most once.
+   */
   onFailure?: (error: Error) => void;
   logger?: Logger;
 }
@@ -33,7 +36,9 @@ const ASK_AGAIN_FOR_MS = 30_000;
 export class Subscription {
   private acknowledged = false;
   private closed = false;
+  private failure: Error | undefined;
   private dropsAtClose = 0;
+  private readerDropsAtClose = 0;
   /** The socket's and the reader's drops, as last read. */
   private drops = 0;
   private readonly dropsTimer: NodeJS.Timeout;
@@ -49,6 +54,7 @@ export class Subscription {
     private readonly decoder: BatchDecoder,
     acks: Set<number>,
     private readonly acknowledgement: Promise<number>,
+    private readonly failed: Promise<Error>,
     private readonly logger: Logger | undefined,
   ) {
     this.acks = acks;
@@ -59,30 +65,32 @@ export class Subscription {
   }
 
   /**
-   * Opens the socket and asks the kernel for every event type. Throws StartupError.
+   * Opens the socket, asks the kernel for every event type and makes an event on every
+   * CPU (each CPU's sequence numbers get a starting point). Throws StartupError.
    * The kernel's answer is awaited with `confirmed()`; close() works at any time.
    */
   static open(options: SubscribeOptions): Subscription {
     const acks = new Set<number>();
     let acknowledged: (err: number) => void = () => {};
     const acknowledgement = new Promise<number>((resolve) => (acknowledged = resolve));
+    let failed: (error: Error) => void = () => {};
+    const failure = new Promise<Error>((resolve) => (failed = resolve));
 
     const decoder = new BatchDecoder(options.sink, (ack) => acks.has(ack), (err) => acknowledged(err));
-    const connector = open(options.receiveBufferBytes, (batch, error) => {
-      if (error) {
-        options.onFailure?.(new Error(`reading the proc connector failed: ${error.message}`));
-        return;
-      }
-      try {
-        if (batch) decoder.decode(batch);
-      } catch (failure) {
-        // Called from the reader's hand-over: an exception may not escape into native code.
-        options.onFailure?.(failure instanceof Error ? failure : new Error(String(failure)));
-      }
+    const connector = open(options.receiveBufferBytes, {
+      batch: (records) => decoder.decode(records),
+      failure: (error) => {
+        const message = `stopped receiving process events: ${error.message}`;
+        // Only ever called from the event loop, after open() returned.
+        subscription.failure = new Error(message, { cause: error });
+        failed(subscription.failure);
+        options.onFailure?.(subscription.failure);
+      },
     });
-    const subscription = new Subscription(connector, decoder, acks, acknowledgement, options.logger);
+    const subscription = new Subscription(connector, decoder, acks, acknowledgement, failure, options.logger);
     try {
       subscription.request();
+      connector.touchEveryCpu();
     } catch (error) {
       subscription.close();
       throw explain(error);
@@ -103,6 +111,7 @@ export class Subscription {
     let asked = 1;
     for (;;) {
       const err = await this.acknowledgedWithin(ASK_AGAIN_AFTER_MS);
+      if (err instanceof Error) throw err;
       if (this.closed) throw new StartupError('forkwatch was stopped before the kernel confirmed the subscription');
       if (err !== undefined) {
         if (err !== 0) {
@@ -138,9 +147,9 @@ export class Subscription {
     }
   }
 
-  /** True from the kernel's acknowledgement until close. */
+  /** True from the kernel's acknowledgement until close or failure. */
   get subscribed(): boolean {
-    return this.acknowledged && !this.closed;
+    return this.acknowledged && !this.closed && !this.failure;
   }
 
   /** The kernel's count of datagrams dropped on the socket; after close, the last count. */
@@ -148,11 +157,17 @@ export class Subscription {
     return this.closed ? this.dropsAtClose : this.connector.kernelDrops();
   }
 
+  /** Datagrams the reader thread dropped at its bound (binding.ts: MAX_PENDING_BYTES); after close, the last count. */
+  readerDrops(): number {
+    return this.closed ? this.readerDropsAtClose : this.connector.readerDrops();
+  }
+
   /** Unsubscribes (PROC_CN_MCAST_IGNORE) and closes the socket. Safe to call twice. */
   close(): void {
     if (this.closed) return;
     clearInterval(this.dropsTimer);
     this.dropsAtClose = this.connector.kernelDrops();
+    this.readerDropsAtClose = this.connector.readerDrops();
     this.closed = true;
     this.connector.close();
   }
@@ -165,12 +180,12 @@ export class Subscription {
     this.connector.subscribe(ack);
   }
 
-  /** The err of an acknowledgement of ours, if one arrives within `ms`. */
-  private async acknowledgedWithin(ms: number): Promise<number | undefined> {
+  /** The err of an acknowledgement of ours, if one arrives within `ms`; the failure, if events stopped. */
+  private async acknowledgedWithin(ms: number): Promise<number | Error | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
     try {
-      return await Promise.race([this.acknowledgement, timeout]);
+      return await Promise.race([this.acknowledgement, timeout, this.failed]);
     } finally {
       clearTimeout(timer);
     }
@@ -187,15 +202,19 @@ export class Subscription {
     if (drops > this.drops) {
       this.drops = drops;
       this.decoder.dropped(drops);
-      this.connector.touchEveryCpu();
+      try {
+        this.connector.touchEveryCpu();
+      } catch {
+        // It took over a second (a CPU starved by a storm): the drop counts still count the loss.
+      }
     }
     return drops;
   }
 }
 
-function open(receiveBufferBytes: number, onBatch: Parameters<typeof openConnector>[1]): NativeConnector {
+function open(receiveBufferBytes: number, handlers: HandoverHandlers): NativeConnector {
   try {
-    return openConnector(receiveBufferBytes, onBatch);
+    return openConnector(receiveBufferBytes, handlers);
   } catch (error) {
     throw explain(error);
   }
@@ -231,6 +250,11 @@ function explain(error: unknown): Error {
   if (syscall === 'sendto' && code === 'ECONNREFUSED') {
     return new StartupError(
       "the kernel refused the subscription (sendto: ECONNREFUSED): forkwatch must run in the host's network namespace (Kubernetes: hostNetwork: true; Docker: --network=host)",
+    );
+  }
+  if (syscall === 'pthread_create') {
+    return new StartupError(
+      `cannot start a thread (pthread_create: ${code}): the process, cgroup (pids.max) or system (kernel.threads-max, kernel.pid_max) task limit is reached; forkwatch needs 2 threads besides Node.js's own`,
     );
   }
   return new StartupError(`opening the proc connector failed: ${error.message}`);

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
 import { packageRoot, version } from '../../src/package.js';
 import { PACKAGE_FILES, PRODUCTION_INSTALL } from '../helpers/image.js';
+import { nodeOptionsOf } from '../helpers/forkwatch-process.js';
 
 interface Instruction {
   keyword: string; // upper case
@@ -212,9 +213,10 @@ describe('Dockerfile', () => {
       expect(all(runtime, 'RUN')).toEqual([]);
     });
 
-    it('runs the forkwatch command as its entrypoint, with no default arguments', () => {
+    it('runs the forkwatch command as its entrypoint, with its Node.js options and no default arguments', () => {
       const entrypoint = JSON.parse(all(runtime, 'ENTRYPOINT')[0] ?? 'null') as unknown;
-      expect(entrypoint).toEqual(['node', posix.join(workdir(runtime), pkg.bin.forkwatch!)]);
+      const options = nodeOptionsOf(join(packageRoot, 'src', 'cli.ts'));
+      expect(entrypoint).toEqual(['node', ...options, posix.join(workdir(runtime), pkg.bin.forkwatch!)]);
       expect(all(runtime, 'CMD')).toEqual([]);
     });
 

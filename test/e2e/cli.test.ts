@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/package.js';
-import { CLI, runForkwatch, sleep, startForkwatch, type Exit, type RunningForkwatch } from '../helpers/forkwatch-process.js';
+import { CLI, nodeOptionsOf, runForkwatch, sleep, startForkwatch, type Exit, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
 import { controlMessagesSent, traceSendto } from '../helpers/strace.js';
@@ -111,6 +111,19 @@ describe('forkwatch rejects bad command lines', () => {
 
     expect(exit.code).toBe(0);
     expect(exit.stdout).toBe(`forkwatch ${packageVersion}\n`);
+  });
+});
+
+describe('forkwatch starts with the same Node.js options however it is started', () => {
+  // The command's first line (bin, and what the tests and the bench run) and npm start;
+  // test/deploy/dockerfile.test.ts checks the container's ENTRYPOINT.
+  it('in the source, the built command and package.json start', () => {
+    const options = nodeOptionsOf(join(packageRoot, 'src', 'cli.ts'));
+    const start = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+
+    expect(options.length).toBeGreaterThan(0);
+    expect(nodeOptionsOf(CLI)).toEqual(options);
+    expect(start).toBe(['exec node', ...options, 'dist/src/cli.js'].join(' '));
   });
 });
 
@@ -313,7 +326,7 @@ describeKernel('forkwatch logs a successful start-up', () => {
 
   it('writes logfmt lines with --log.format logfmt', async () => {
     // startForkwatch reads the JSON "listening" record, so this starts the command itself.
-    const child = spawn(process.execPath, [CLI, '--web.listen-address', '127.0.0.1:0', '--log.format', 'logfmt'], {
+    const child = spawn(process.execPath, [...nodeOptionsOf(CLI), CLI, '--web.listen-address', '127.0.0.1:0', '--log.format', 'logfmt'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -1,5 +1,5 @@
 // Builds test/helpers/forker.c once per test run, and runs copies of it under chosen names.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,14 @@ export function forkerNamed(name: string): string {
 /** Runs `name` (a copy of forker, so its command name after exec is `name`): N forks. */
 export function forkAs(name: string, forks: number): void {
   execFileSync(forkerNamed(name), ['forks', String(forks)]);
+}
+
+/** Starts `name` (a copy of forker) making N forks, without waiting for it. */
+export function startForksAs(name: string, forks: number): ChildProcess {
+  build();
+  const copy = join(dir, name);
+  copyFileSync(binary, copy);
+  return spawn(copy, ['forks', String(forks)], { stdio: 'ignore' });
 }
 
 /**

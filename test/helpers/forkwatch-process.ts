@@ -1,11 +1,19 @@
 // Runs the real forkwatch command (the built dist/src/cli.js) as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/package.js';
 
 /** The built command: tests run what `npm start` runs. */
 export const CLI = join(packageRoot, 'dist', 'src', 'cli.js');
+
+/** The Node.js options of the command's first line (#!/usr/bin/env -S node ...), which every way of starting it uses. */
+export function nodeOptionsOf(cli: string): string[] {
+  const shebang = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+=\S+)*)\n/.exec(readFileSync(cli, 'utf8'));
+  if (!shebang) throw new Error(`${cli} does not start with "#!/usr/bin/env -S node [--option=value ...]"`);
+  return shebang[1]!.split(' ').filter((word) => word !== '');
+}
 
 export interface Exit {
   code: number | null;
@@ -31,19 +39,28 @@ export interface StartOptions {
   /** Resolve only once /-/ready answers 200 (default true). */
   waitReady?: boolean;
   timeoutMs?: number;
-  /** The environment (default: this process's). */
-  env?: NodeJS.ProcessEnv;
+  /** Another build's command (test/helpers/addon-variant.ts) instead of CLI. */
+  cli?: string;
+  /** Options for node, before the command (e.g. --import of a bench's preload). */
+  nodeOptions?: string[];
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }
 
-function command(args: string[], prefix: string[] = []): [string, string[]] {
-  const words = [...prefix, process.execPath, CLI, ...args];
+function command(args: string[], options: StartOptions): [string, string[]] {
+  const cli = options.cli ?? CLI;
+  const words = [...(options.prefix ?? []), process.execPath, ...nodeOptionsOf(cli), ...(options.nodeOptions ?? []), cli, ...args];
   return [words[0]!, words.slice(1)];
+}
+
+function environment(options: StartOptions): NodeJS.ProcessEnv {
+  return { ...process.env, ...options.env };
 }
 
 /** Runs forkwatch until it exits (for start-ups that must fail), killing it after `timeoutMs`. */
 export async function runForkwatch(args: string[], options: StartOptions = {}): Promise<Exit> {
-  const [file, argv] = command(args, options.prefix);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
+  const [file, argv] = command(args, options);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: environment(options) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -56,8 +73,8 @@ export async function runForkwatch(args: string[], options: StartOptions = {}): 
 
 /** Starts forkwatch on a free loopback port and waits until it listens (and is ready). */
 export async function startForkwatch(args: string[] = [], options: StartOptions = {}): Promise<RunningForkwatch> {
-  const [file, argv] = command(['--web.listen-address', '127.0.0.1:0', ...args], options.prefix);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
+  const [file, argv] = command(['--web.listen-address', '127.0.0.1:0', ...args], options);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: environment(options) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));

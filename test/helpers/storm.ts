@@ -2,6 +2,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { kernelForks } from './kernel-forks.js';
 
 export interface Storm {
   /** Resolves when stress-ng has finished; rejects if it failed. */
@@ -39,4 +41,26 @@ export function forkOnEveryCpu(): void {
   for (let cpu = 0; cpu < availableParallelism(); cpu++) {
     spawnSync('taskset', ['-c', String(cpu), 'true']);
   }
+}
+
+/**
+ * Runs a stress-ng --vfork storm until the kernel has counted `forks` more forks
+ * (/proc/stat), then stops it; resolves with how long it ran, in seconds.
+ */
+export async function stormUntilForks(forks: number, timeoutMs = 3_600_000): Promise<number> {
+  const started = performance.now();
+  const from = kernelForks();
+  const storm = startStorm(Math.ceil(timeoutMs / 1000));
+  let failed: unknown;
+  storm.done.catch((error: unknown) => (failed = error));
+  try {
+    while (kernelForks() - from < forks) {
+      if (failed) throw failed instanceof Error ? failed : new Error(String(failed));
+      if (performance.now() - started > timeoutMs) throw new Error(`the storm made fewer than ${forks} forks in ${timeoutMs / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await storm.stop();
+  }
+  return (performance.now() - started) / 1000;
 }

@@ -54,9 +54,9 @@ export async function captureFixtures(): Promise<string[]> {
     const batches: Buffer[] = [];
     let readerError: Error | undefined;
     const startedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, the clock of timestamp_ns
-    const connector = openConnector(4 << 20, (batch, error) => {
-      if (batch) batches.push(Buffer.from(batch));
-      if (error) readerError = error;
+    const connector = openConnector(4 << 20, {
+      batch: (records) => void batches.push(Buffer.from(records)), // a copy: the slice is reused
+      failure: (error) => (readerError = error),
     });
     let wanted: Wanted[];
     let found: Map<FixtureName, Uint8Array>;
