@@ -11,6 +11,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -29,6 +30,11 @@ constexpr uint32_t kCnValProc = 1;
 constexpr size_t kDatagramMax = 256;
 constexpr unsigned kBatch = 64;
 constexpr size_t kCommMax = 64;  // /proc/<pid>/comm: 15 bytes and a newline, read generously
+// /proc/<pid>/cgroup: one line per hierarchy, about 2 KiB for a container on a cgroup v1
+// host. A longer file is not passed on (JavaScript reads it itself when it needs it), nor
+// are names past a batch's budget: an exec storm's batches stay the size of a fork storm's.
+constexpr size_t kCgroupMax = 4096;
+constexpr size_t kCgroupBudget = 32 * 1024;
 
 constexpr size_t padded(size_t length) { return (length + 3) & ~size_t{3}; }
 
@@ -44,20 +50,29 @@ void append_padded(std::vector<uint8_t>& out, const uint8_t* bytes, size_t lengt
 
 // The record format, read by src/kernel/records.ts: u32 length, u32 sender port id,
 // u32 flags, the datagram padded to 4; with kRecordHasProcComm, then u32 length and
-// /proc/<tgid>/comm as read on arrival, padded to 4. Host byte order.
+// /proc/<tgid>/comm as read on arrival, padded to 4; with kRecordHasProcCgroup, then u32
+// length and /proc/<tgid>/cgroup likewise. Host byte order.
 constexpr uint32_t kRecordTruncated = 1;
 constexpr uint32_t kRecordHasProcComm = 2;
+constexpr uint32_t kRecordHasProcCgroup = 4;
+
+// A file's bytes as read on arrival; length -1 when it was not read.
+struct ProcFile {
+  const uint8_t* bytes;
+  ssize_t length;
+};
 
 void append_record(std::vector<uint8_t>& out, const uint8_t* datagram, uint32_t length,
-                   uint32_t sender_port, bool truncated, const uint8_t* comm,
-                   ssize_t comm_length) {
+                   uint32_t sender_port, bool truncated, ProcFile comm, ProcFile cgroup) {
   append_u32(out, length);
   append_u32(out, sender_port);
-  append_u32(out, (truncated ? kRecordTruncated : 0) | (comm_length >= 0 ? kRecordHasProcComm : 0));
+  append_u32(out, (truncated ? kRecordTruncated : 0) | (comm.length >= 0 ? kRecordHasProcComm : 0) |
+                      (cgroup.length >= 0 ? kRecordHasProcCgroup : 0));
   append_padded(out, datagram, length);
-  if (comm_length >= 0) {
-    append_u32(out, static_cast<uint32_t>(comm_length));
-    append_padded(out, comm, static_cast<size_t>(comm_length));
+  for (const ProcFile* file : {&comm, &cgroup}) {
+    if (file->length < 0) continue;
+    append_u32(out, static_cast<uint32_t>(file->length));
+    append_padded(out, file->bytes, static_cast<size_t>(file->length));
   }
 }
 
@@ -67,15 +82,16 @@ uint32_t read_u32(const uint8_t* at) {
   return v;
 }
 
-// Reads /proc/<pid>/comm into `name`; returns the bytes read, or -1 if the process is gone.
-ssize_t read_proc_comm(uint32_t pid, uint8_t* name, size_t size) {
-  char path[32];
-  std::snprintf(path, sizeof path, "/proc/%u/comm", pid);
+// Reads /proc/<pid>/<file> into `into` with one read; returns the bytes read, or -1 if the
+// process is gone.
+ssize_t read_proc_file(uint32_t pid, const char* file, uint8_t* into, size_t size) {
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%u/%s", pid, file);
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   ssize_t got;
   do {
-    got = ::read(fd, name, size);
+    got = ::read(fd, into, size);
   } while (got < 0 && errno == EINTR);
   ::close(fd);
   return got;
@@ -125,7 +141,8 @@ void on_abort(int signal) {
 
 }  // namespace
 
-const size_t ProcSocket::kMaxBatchBytes = kBatch * (12 + padded(kDatagramMax) + 4 + padded(kCommMax));
+const size_t ProcSocket::kMaxBatchBytes =
+    kBatch * (12 + padded(kDatagramMax) + 4 + padded(kCommMax) + 4) + kCgroupBudget;
 
 void ArmAbortIgnore(int fd) {
   std::call_once(abort_installed, [] {
@@ -219,21 +236,34 @@ size_t ProcSocket::read_batch(std::vector<uint8_t>& out) const {
     throw SysError{"recvmmsg", errno};
   }
 
+  size_t cgroup_budget = kCgroupBudget;
   for (int i = 0; i < n; i++) {
     const uint8_t* datagram = buffers[i];
     const uint32_t length = msgs[i].msg_len < kDatagramMax ? msgs[i].msg_len : kDatagramMax;
     const bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
 
-    // A process that exec'd may exit before JavaScript asks for its new name: read it
-    // now, while this thread is microseconds behind the kernel. JavaScript still
-    // validates the datagram; this only looks at what it would be.
+    // A process that exec'd may exit before JavaScript asks for its new name, or for the
+    // cgroup a container runtime moved it into before the exec: read them now, while
+    // this thread is microseconds behind the kernel. JavaScript still validates the
+    // datagram; this only looks at what it would be.
     uint8_t comm[kCommMax];
-    ssize_t comm_length = -1;
+    uint8_t cgroup[kCgroupMax];
+    ProcFile comm_file{comm, -1};
+    ProcFile cgroup_file{cgroup, -1};
     if (senders[i].nl_pid == 0 && length >= exec_.min_length &&
         read_u32(datagram + exec_.what_offset) == exec_.what) {
-      comm_length = read_proc_comm(read_u32(datagram + exec_.tgid_offset), comm, sizeof comm);
+      const uint32_t tgid = read_u32(datagram + exec_.tgid_offset);
+      comm_file.length = read_proc_file(tgid, "comm", comm, sizeof comm);
+      if (comm_file.length >= 0) {
+        const ssize_t got = read_proc_file(tgid, "cgroup", cgroup, sizeof cgroup);
+        // Cut at the buffer's end, or past the batch's budget: not passed on.
+        if (got >= 0 && static_cast<size_t>(got) < sizeof cgroup && padded(static_cast<size_t>(got)) <= cgroup_budget) {
+          cgroup_file.length = got;
+          cgroup_budget -= padded(static_cast<size_t>(got));
+        }
+      }
     }
-    append_record(out, datagram, length, senders[i].nl_pid, truncated, comm, comm_length);
+    append_record(out, datagram, length, senders[i].nl_pid, truncated, comm_file, cgroup_file);
   }
   return static_cast<size_t>(n);
 }

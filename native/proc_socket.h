@@ -45,7 +45,7 @@ struct ExecProbe {
 class ProcSocket {
  public:
   // The most bytes one read_batch() appends: every datagram of a batch at its largest,
-  // with a name read from /proc.
+  // with a name read from /proc, and the cgroup files of as many as the budget holds.
   static const size_t kMaxBatchBytes;
 
   // Opens a NETLINK_CONNECTOR socket, sizes its receive buffer and binds it to the

@@ -14,7 +14,7 @@ export function clusterDashboard(): dashboard.Dashboard {
 
   return new dashboard.DashboardBuilder('forkwatch: cluster')
     .uid('forkwatch-cluster')
-    .description('Every node at once: fork rate per node, the busiest namespaces and pods cluster-wide, nodes losing events, and fork bombs now.')
+    .description('Every node at once: fork rate per node, the busiest namespaces and pods cluster-wide, failing containers, nodes losing events, and fork bombs now.')
     .tags(['forkwatch', 'linux', 'processes', 'kubernetes'])
     .time({ from: 'now-1h', to: 'now' })
     .refresh('30s')
@@ -103,6 +103,22 @@ export function clusterDashboard(): dashboard.Dashboard {
         width: 12,
         height: 9,
         queries: [{ expr: `topk(10, sum by (namespace, pod) (${WORKLOAD_RATE}, pod!=""}))`, legend: '{{namespace}}/{{pod}}' }],
+      }),
+    )
+    .withPanel(
+      panels.timeseries({
+        title: 'Failing containers (top 10)',
+        description:
+          'Process exits per second that were not a success, by container and reason, across every node: failure is a non-zero exit status, signal a process killed by a signal. A crash-looping container shows here however briefly its processes live, since forkwatch counts every exit as it happens.',
+        unit: 'count:exits/s',
+        width: 24,
+        height: 8,
+        queries: [
+          {
+            expr: `topk(10, sum by (namespace, pod, container, reason) (rate(forkwatch_workload_exits_total{${INSTANCE}, pod!="", reason!="success"}[$__rate_interval])))`,
+            legend: '{{namespace}}/{{pod}}/{{container}} {{reason}}',
+          },
+        ],
       }),
     )
 

@@ -60,7 +60,10 @@ export class BatchDecoder {
       const gap = this.sequence.observe(event.cpu, event.seq);
       if (gap > 0) this.loss.gap(gap);
       if (event.what === 'ack' && this.isOurs(event.ack)) this.acknowledged(event.err);
-      if (event.what === 'exec' && record.procComm) event.procComm = record.procComm;
+      if (event.what === 'exec') {
+        if (record.procComm) event.procComm = record.procComm;
+        if (record.procCgroup) event.procCgroup = record.procCgroup;
+      }
       sink.event(event);
     });
   }

@@ -8,8 +8,13 @@ import { packageRoot } from '../package.js';
 import { StartupError } from '../startup-error.js';
 import { EXEC_PROBE } from './decode.js';
 
-/** The reader thread's records wait in chunks of this size; one slice is one chunk (about 3,000 events). */
-export const CHUNK_BYTES = 256 << 10;
+/**
+ * The reader thread's records wait in chunks of this size; one slice is one chunk, about
+ * 700 events: a few milliseconds of JavaScript, some tens when its code has gone cold
+ * (the first slice after a long quiet spell), which bounds a turn beyond TURN_BUDGET_MS.
+ * A chunk holds one read of the reader at its largest (native ProcSocket::kMaxBatchBytes).
+ */
+export const CHUNK_BYTES = 64 << 10;
 /**
  * Records waiting for JavaScript are held up to this many bytes, whole chunks counted (about
  * 750,000 events, seconds of the fastest fork storm); past it the reader drops what it reads

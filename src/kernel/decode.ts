@@ -75,6 +75,12 @@ export interface ExecEvent extends EventHeader {
    * (not part of the datagram); absent when the process had already gone.
    */
   procComm?: Uint8Array;
+  /**
+   * The contents of /proc/<tgid>/cgroup, read likewise: a container runtime moves a
+   * container's first process into its cgroup before the exec. Absent when the process had
+   * gone, or the reader passed it over (see native/proc_socket.cc).
+   */
+  procCgroup?: Uint8Array;
 }
 
 /** Shared by uid and gid changes. */

@@ -1,8 +1,10 @@
-// Where the forks are: process forks and live processes by workload (pod and container, or
-// systemd unit), each pod's PIDs against its limit, and whether the Kubernetes names are current.
+// Where the forks are: process forks, execs, exits and live processes by workload (pod and
+// container, or systemd unit), each pod's PIDs against its limit, and whether the Kubernetes
+// names are current.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { secondOf } from '../kernel/clock.js';
 import type { Listener } from '../pipeline/listener.js';
+import { EXIT_REASONS, exitReason, isProcessExit } from '../lifecycle/exit-status.js';
 import { WORKLOAD_LABEL_NAMES, type WorkloadLabels } from '../workloads/labels.js';
 import { findPidsHierarchy, PodPidsReader, type PodPids } from '../workloads/pod-pids.js';
 import type { Slot, Workloads, WorkloadsNow } from '../workloads/service.js';
@@ -69,6 +71,12 @@ export const workloadMetrics: MetricGroup = ({ workloads, cgroupRoot, logger }) 
       if (event.childPid !== event.childTgid) return;
       workloads.fork(parent?.cgroup, secondOf(event.timestampNs));
     },
+    exec(event, process) {
+      workloads.exec(process?.cgroup, secondOf(event.timestampNs));
+    },
+    exit(event, process) {
+      if (isProcessExit(event)) workloads.exit(process?.cgroup, exitReason(event.exitCode), secondOf(event.timestampNs));
+    },
     start() {
       timer = setInterval(() => workloads.refresh(), sweepSeconds(workloads.retentionSeconds) * 1000);
       timer.unref();
@@ -91,7 +99,32 @@ export const workloadMetrics: MetricGroup = ({ workloads, cgroupRoot, logger }) 
         collect() {
           // Workloads that gave their slot up must go from the page, not linger at an old value.
           this.reset();
-          for (const { labels, value } of bySlotLabels(workloads, workloads.forkCounts().map((slot) => [slot, slot.forks]))) this.inc(labels, value);
+          for (const { labels, value } of bySlotLabels(workloads, workloads.heldSlots().map((slot) => [slot, slot.forks]))) this.inc(labels, value);
+        },
+      });
+
+      new Counter({
+        name: 'forkwatch_workload_execs_total',
+        help: `Execs by the workload of the process (its cgroup as the exec arrived); past ${workloads.max} workloads, new ones count under unit __other__.`,
+        labelNames: WORKLOAD_LABEL_NAMES,
+        registers,
+        collect() {
+          this.reset();
+          for (const { labels, value } of bySlotLabels(workloads, workloads.heldSlots().map((slot) => [slot, slot.execs]))) this.inc(labels, value);
+        },
+      });
+
+      new Counter({
+        name: 'forkwatch_workload_exits_total',
+        help: `Process exits (not threads) by workload and reason: success (status 0), failure (non-zero status), signal (killed); past ${workloads.max} workloads, new ones count under unit __other__.`,
+        labelNames: [...WORKLOAD_LABEL_NAMES, 'reason'] as const,
+        registers,
+        collect() {
+          this.reset();
+          const slots = workloads.heldSlots();
+          for (const reason of EXIT_REASONS) {
+            for (const { labels, value } of bySlotLabels(workloads, slots.map((slot) => [slot, slot.exits[reason]]))) this.inc({ ...labels, reason }, value);
+          }
         },
       });
 

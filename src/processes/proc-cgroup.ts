@@ -80,6 +80,24 @@ export function parseProcCgroup(text: string): string | undefined {
   return unified.path.endsWith(DELETED_SUFFIX) ? unified.path.slice(0, -DELETED_SUFFIX.length) : unified.path;
 }
 
+/** Texts of /proc/<pid>/cgroup parsed lately: most execs on a node happen in a few cgroups. */
+const parsedTexts = new Map<string, string | undefined>();
+const MAX_PARSED_TEXTS = 256;
+const utf8 = new TextDecoder();
+
+/**
+ * The workload's cgroup path from the bytes of /proc/<pid>/cgroup as the reader read them
+ * on an exec's arrival (whole: the reader passes no file it cut short).
+ */
+export function cgroupFromProcFile(bytes: Uint8Array): string | undefined {
+  const text = utf8.decode(bytes);
+  if (parsedTexts.has(text)) return parsedTexts.get(text);
+  const path = parseProcCgroup(text);
+  if (parsedTexts.size >= MAX_PARSED_TEXTS) parsedTexts.clear();
+  parsedTexts.set(text, path);
+  return path;
+}
+
 /** The text up to its last newline: a line cut in two by a size limit is dropped. */
 function wholeLines(text: string): string {
   return text.slice(0, text.lastIndexOf('\n') + 1);

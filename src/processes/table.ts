@@ -3,6 +3,7 @@
 // event, and the listeners get the process the event concerns from it.
 import type { ExecEvent, ExitEvent, ForkEvent, ProcEvent, UidEvent } from '../kernel/decode.js';
 import { commFromBytes, commFromProcFile } from './comm.js';
+import { cgroupFromProcFile } from './proc-cgroup.js';
 import { Procfs, sameStart, type RunningProcess } from './procfs.js';
 
 /** The name counted when a process's name cannot be known (it exited before we asked). */
@@ -34,9 +35,10 @@ export interface Process {
    * Its cgroup path, which names its workload (see proc-cgroup.ts); undefined when it could
    * not be read. A child has its parent's. An exec may follow a move to another cgroup
    * (runc and crun move a container's first process into its cgroup, then it execs), so
-   * after an exec it is read from /proc again when next needed: at the process's next fork
-   * (the parent a fork event returns is up to date) and when processes() lists it. Until
-   * then it is the cgroup from before the exec.
+   * an exec takes the cgroup the reader read as the event arrived. Where the reader could
+   * not, it is read from /proc when next needed: at the process's next fork (the parent a
+   * fork event returns is up to date) and when processes() lists it; until then it is the
+   * cgroup from before the exec.
    */
   readonly cgroup: string | undefined;
 }
@@ -285,10 +287,11 @@ export class ProcessTable {
   }
 
   /**
-   * An exec starts a new chain under the new name, read by the reader on arrival if it could.
-   * Its cgroup is read again when next needed, not now: most exec'd programs (a compiler's
-   * passes, `true`) never fork and are gone before anyone asks, and a read per exec would
-   * cost a busy build machine a system call for each.
+   * An exec starts a new chain under the new name, read by the reader on arrival if it could,
+   * and in the cgroup the reader found it in then (a runtime moves a container's first
+   * process before the exec). Where the reader could not say, the cgroup is read again when
+   * next needed, not now: this thread is further behind the kernel than the reader, and most
+   * exec'd programs (a compiler's passes, `true`) never fork and are gone before anyone asks.
    */
   private execed(event: ExecEvent): Process | undefined {
     const comm = event.procComm ? commFromProcFile(event.procComm) : this.procfs.comm(event.tgid);
@@ -296,7 +299,12 @@ export class ProcessTable {
     if (!entry) return undefined;
     // Gone before its new name could be read: the old one is no longer right.
     if (comm === undefined) entry.comm = UNKNOWN_COMM;
-    entry.cgroupStale = true;
+    const cgroup = event.procCgroup && cgroupFromProcFile(event.procCgroup);
+    if (cgroup === undefined) entry.cgroupStale = true;
+    else {
+      entry.cgroup = cgroup;
+      entry.cgroupStale = false;
+    }
     entry.depth = 0;
     entry.forks = 0;
     // An exec leaves one thread: the kernel ended the others (their exits came first).

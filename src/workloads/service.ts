@@ -3,14 +3,15 @@
 // resolved when the page is written, so that a pod's series switch from `uid:` to its names
 // as soon as the pod cache knows them.
 //
-// Label sets are bounded. A workload takes a slot when it first forks or is first seen with
-// a live process; at most `max` hold one, and past them new workloads count under
-// unit="__other__". A workload with no live process and no fork for the retention gives its
-// slot up, and its series go from the page. Slots are not dealt again by how busy workloads
+// Label sets are bounded. A workload takes a slot when it first forks, execs or exits, or is
+// first seen with a live process; at most `max` hold one, and past them new workloads count
+// under unit="__other__". A workload with no live process and none of these events for the
+// retention gives its slot up, and its series go from the page. Slots are not dealt again by how busy workloads
 // are (as command names are, see processes/comm-counts.ts): making a cgroup takes root, and
 // the cgroups that come and go (pods, sessions, transient units) free their slots on their
 // own once gone.
 import type { Process } from '../processes/table.js';
+import type { ExitReason } from '../lifecycle/exit-status.js';
 import { podLabels, workloadLabels, type PodNames, type WorkloadLabels } from './labels.js';
 import { workloadOf, type PodWorkload, type UnitWorkload, type Workload } from './layouts.js';
 
@@ -56,8 +57,16 @@ export interface Slot {
   readonly workload: Workload;
   /** Process forks by its processes while it held the slot. */
   forks: number;
-  /** The second of its last fork, or of the last look at the table that found it alive. */
+  /** Execs by its processes while it held the slot. */
+  execs: number;
+  /** Process exits by reason while it held the slot. */
+  readonly exits: Record<ExitReason, number>;
+  /** The second of its last event, or of the last look at the table that found it alive. */
   lastActive: number;
+}
+
+function emptySlot(workload: Workload, lastActive: number): Slot {
+  return { workload, forks: 0, execs: 0, exits: { success: 0, failure: 0, signal: 0 }, lastActive };
 }
 
 /** What one look at the table found. */
@@ -73,8 +82,8 @@ export class Workloads {
   readonly retentionSeconds: number;
   private readonly slots = new Map<string, Slot>();
   /** Counts every workload without a slot; it never leaves. */
-  readonly other: Slot = { workload: OTHER_WORKLOAD, forks: 0, lastActive: Infinity };
-  /** cgroup path -> the slot its forks count in: one lookup per fork. Cleared when a slot goes. */
+  readonly other: Slot = emptySlot(OTHER_WORKLOAD, Infinity);
+  /** cgroup path -> the slot its events count in: one lookup per event. Cleared when a slot goes. */
   private readonly byPath = new Map<string | undefined, Slot>();
 
   constructor(private readonly options: WorkloadsOptions) {
@@ -89,14 +98,29 @@ export class Workloads {
 
   /** Counts a process fork at `second` by a parent whose cgroup is `cgroup`. */
   fork(cgroup: string | undefined, second: number): void {
+    this.activeSlot(cgroup, second).forks++;
+  }
+
+  /** Counts an exec at `second` by a process whose cgroup (after the exec) is `cgroup`. */
+  exec(cgroup: string | undefined, second: number): void {
+    this.activeSlot(cgroup, second).execs++;
+  }
+
+  /** Counts a process's exit at `second`, for `reason`, in the cgroup it ended in. */
+  exit(cgroup: string | undefined, reason: ExitReason, second: number): void {
+    this.activeSlot(cgroup, second).exits[reason]++;
+  }
+
+  /** The slot whose counts an event at `second` in `cgroup` goes to, marked active then. */
+  private activeSlot(cgroup: string | undefined, second: number): Slot {
     let slot = this.byPath.get(cgroup);
     if (slot === undefined) {
       slot = this.slotFor(identifyCgroup(cgroup), second);
       if (this.byPath.size >= MAX_PATHS) this.byPath.clear();
       this.byPath.set(cgroup, slot);
     }
-    slot.forks++;
     if (second > slot.lastActive) slot.lastActive = second;
+    return slot;
   }
 
   /** The four labels of a workload now: Kubernetes names where the pod cache has them. */
@@ -110,7 +134,7 @@ export class Workloads {
   }
 
   /** Every slot held now, then the `__other__` slot. */
-  forkCounts(): Slot[] {
+  heldSlots(): Slot[] {
     return [...this.slots.values(), this.other];
   }
 
@@ -162,7 +186,7 @@ export class Workloads {
     const held = this.slots.get(key);
     if (held !== undefined) return held;
     if (this.slots.size >= this.max) return this.other;
-    const slot: Slot = { workload, forks: 0, lastActive: second };
+    const slot = emptySlot(workload, second);
     this.slots.set(key, slot);
     return slot;
   }

@@ -18,7 +18,7 @@ import { containmentUnavailable } from '../helpers/cgroup.js';
 import { FakeApiServer, makePod } from '../helpers/fake-apiserver.js';
 import { kernelUnavailable } from '../helpers/kernel.js';
 import { parseSamples } from '../helpers/metrics-text.js';
-import { createPodCgroups, type Holder, type PodCgroups } from '../helpers/pod-cgroups.js';
+import { createPodCgroups, startInCgroup, type Holder, type PodCgroups } from '../helpers/pod-cgroups.js';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { describeIfAvailable } from '../helpers/requirements.js';
 import {
@@ -110,6 +110,13 @@ describeKernelAndCgroups('the shipped dashboards on a real Prometheus', () => {
       'Prometheus has the pod',
       async () => (await prometheus.query(`count_over_time(forkwatch_pod_forks_refused_total{instance="${target}", pod="web-0"}[1m]) >= 2`)).length > 0,
     );
+    // A container that fails (the panels of exits by workload): runs in the pod's container
+    // that exit 3 and that are killed, each held alive until forkwatch has it in the pod.
+    const failing = [startInCgroup(container, 'exit 3'), startInCgroup(container, 'kill -KILL $$')];
+    await waitFor('forkwatch has the failing runs in the pod', async () =>
+      parseSamples(await forkwatch.scrape()).some((s) => s.name === 'forkwatch_workload_processes' && s.labels.pod === 'web-0' && s.value === 2 + failing.length),
+    );
+    for (const run of failing) await run.release();
     threadsAs(uniqueName('fw-dash-t-'), THREADS);
     // The lifecycle row: exits of every reason, deaths by two signals (SIGSEGV also starts
     // a core dump), a change to root and a ptrace attach.
@@ -240,6 +247,15 @@ describeKernelAndCgroups('the shipped dashboards on a real Prometheus', () => {
     const ours = refused.find((series) => series.metric.pod === 'web-0');
     // increase() over the range: the counter went from nothing to 6 within it.
     expect(Number(ours?.value[1])).toBeGreaterThan(0);
+  });
+
+  it('cluster: shows the pod\'s container failing, by exit status and by signal', async () => {
+    const rows = await run(panelQuery('forkwatch-cluster.json', 'Failing containers (top 10)'), '.*');
+    const web0 = rows.filter((row) => row.metric.pod === 'web-0').map((row) => [row.metric.namespace, row.metric.container, row.metric.reason]);
+    expect(web0.sort()).toEqual([
+      ['shop', 'app', 'failure'],
+      ['shop', 'app', 'signal'],
+    ]);
   });
 
   it('cluster: shows the pod and its namespace among the busiest, and no fork bomb', async () => {

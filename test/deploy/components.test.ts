@@ -68,6 +68,13 @@ describe.each(components)(`${COMPONENTS}/%s`, (component) => {
   });
 });
 
+describe.skipIf(kubectlMissing)(`deploy/overlays/kube-rbac-proxy${kubectlMissing ? ' (skipped: kubectl is not installed)' : ''}`, () => {
+  it('renders exactly as the base with components/kube-rbac-proxy', () => {
+    const shipped = parseManifests(kubectl(['kustomize', 'deploy/overlays/kube-rbac-proxy']), 'deploy/overlays/kube-rbac-proxy');
+    expect(shipped).toEqual(renderWithComponent('kube-rbac-proxy'));
+  });
+});
+
 describe.skipIf(kubectlMissing)(`${COMPONENTS}/web-config${kubectlMissing ? ' (skipped: kubectl is not installed)' : ''}`, () => {
   const rendered = kubectlMissing ? [] : renderWithComponent('web-config');
   const base = kubectlMissing ? [] : parseManifests(kubectl(['kustomize', BASE]), BASE);

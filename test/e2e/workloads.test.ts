@@ -2,7 +2,8 @@
 // kubelet's layouts (below a capped test cgroup, removed afterwards), real processes moved
 // into them the way runc moves a container's first process (write its pid to cgroup.procs,
 // then exec), and pod names from a stand-in API server. Counts must be exact and under the
-// right pod and container; a contained fork bomb in a pod whose pids.max is 200 must show
+// right pod and container, and so are a crash-looping container's execs and exits by
+// reason; a contained fork bomb in a pod whose pids.max is 200 must show
 // the pod's PIDs, its limit and the refused forks, and fire PodForksRefused and
 // ForkBombSuspected, with namespace and pod, on a real Prometheus.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { FakeApiServer, makePod, type ApiPod } from '../helpers/fake-apiserver.j
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { kernelUnavailable } from '../helpers/kernel.js';
 import { parseSamples, type Sample } from '../helpers/metrics-text.js';
-import { createPodCgroups, type PodCgroups } from '../helpers/pod-cgroups.js';
+import { createPodCgroups, startInCgroup, type PodCgroups } from '../helpers/pod-cgroups.js';
 import { rulesForTest, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { describeIfAvailable } from '../helpers/requirements.js';
 
@@ -155,6 +156,27 @@ describeKernelAndCgroups('workloads: pods on real cgroups in the kubelet layouts
     expect(await value('forkwatch_workload_forks_total', byUid)).toBeUndefined();
     expect(await value('forkwatch_pod_pids', { namespace: 'team-10', pod: 'web-10' })).toBe(13);
     await holder.end();
+  }, 60_000);
+
+  it("a crash-looping container: its execs, and its exits by reason, under its pod, though each process began in the test's cgroup", async () => {
+    const layout = LAYOUTS[1]!;
+    const { containerDir } = await podIn(layout, 30, 100);
+    const labels = { namespace: 'team-30', pod: 'web-30', container: 'app', unit: '' };
+    // Each run as runc starts a container: forked outside, moved into the container's cgroup,
+    // then exec'd; alive until released, then it ends: exit 3, SIGKILL, or exit 0.
+    const endings = ['exit 3', 'exit 3', 'exit 3', 'kill -KILL $$', 'kill -KILL $$', 'exit 0'];
+    const runs = endings.map((ending) => startInCgroup(containerDir, ending));
+    try {
+      await until('every run is alive in the container', async () => (await value('forkwatch_workload_processes', labels)) === endings.length);
+      expect(await value('forkwatch_workload_execs_total', labels)).toBe(endings.length);
+    } finally {
+      for (const run of runs) await run.release();
+    }
+    await until('the exits show under the pod', async () => (await samples('forkwatch_workload_exits_total', labels)).reduce((sum, s) => sum + s.value, 0) === endings.length);
+    await sleep(300); // and nothing more arrives later
+    const byReason = Object.fromEntries((await samples('forkwatch_workload_exits_total', labels)).map((s) => [s.labels.reason, s.value]));
+    expect(byReason).toEqual({ failure: 3, signal: 2, success: 1 });
+    expect(await value('forkwatch_workload_execs_total', labels)).toBe(endings.length);
   }, 60_000);
 
   it('a contained fork bomb in a pod with pids.max 200: its PIDs, limit and refused forks; PodForksRefused and ForkBombSuspected fire with namespace and pod', async () => {

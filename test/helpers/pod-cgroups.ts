@@ -154,6 +154,30 @@ export async function createPodCgroups(podElements: string[], containers: string
   }
 }
 
+export interface Held {
+  pid: number;
+  /** Lets it go on: closes its stdin, and resolves once it has exited. */
+  release(): Promise<void>;
+}
+
+/**
+ * Starts `sh -c <script>` the way runc starts a container's process: moved into `dir`
+ * (its pid written to cgroup.procs), then exec'd. It first waits for its stdin to close, so
+ * that it is alive (in `dir`, under its exec'd name) until release(), however busy the
+ * machine; then the script runs (`exit 3`, `kill -KILL $$`, ...). The caller's containment
+ * caps `dir`.
+ */
+export function startInCgroup(dir: string, script: string): Held {
+  const child = spawn('sh', ['-c', `echo $$ > "$1/cgroup.procs" && exec sh -c "read line; $2"`, 'sh', dir, script], { stdio: ['pipe', 'ignore', 'inherit'] });
+  return {
+    pid: child.pid!,
+    async release() {
+      child.stdin.end();
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    },
+  };
+}
+
 /** rmdir, waiting out the moment an exited task still counts (EBUSY). */
 async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {

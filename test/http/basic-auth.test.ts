@@ -115,6 +115,9 @@ describe('BasicAuth', () => {
     const niced = readdirSync('/proc/self/task').filter((tid) => Number(tid) !== process.pid && threadNice(tid) === 19);
     expect(niced).toHaveLength(1);
     await auth.close();
+    // terminate() resolves when the worker has stopped; its thread is joined a moment later.
+    const deadline = Date.now() + 5000;
+    while (readdirSync('/proc/self/task').some((tid) => niced.includes(tid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(readdirSync('/proc/self/task').filter((tid) => niced.includes(tid))).toEqual([]);
   });
 });

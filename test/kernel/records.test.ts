@@ -15,11 +15,13 @@ interface RecordOptions {
   senderPort?: number;
   truncated?: boolean;
   procComm?: string;
+  procCgroup?: string;
 }
 
 /** One record around `bytes`. */
-function record(bytes: Uint8Array, { senderPort, truncated, procComm }: RecordOptions = {}): Buffer {
-  return encodeRecords([{ datagram: bytes, senderPort, truncated, procComm: procComm === undefined ? undefined : Buffer.from(procComm) }], PADDING);
+function record(bytes: Uint8Array, { senderPort, truncated, procComm, procCgroup }: RecordOptions = {}): Buffer {
+  const file = (text: string | undefined) => (text === undefined ? undefined : Buffer.from(text));
+  return encodeRecords([{ datagram: bytes, senderPort, truncated, procComm: file(procComm), procCgroup: file(procCgroup) }], PADDING);
 }
 
 function captured(name: FixtureName): Uint8Array {
@@ -81,6 +83,26 @@ describe('the record format', () => {
       seen.push({ length: r.length, senderPort: r.senderPort, truncated: r.truncated, procComm: r.procComm && Buffer.from(r.procComm).toString() }),
     );
     expect(seen).toEqual([{ length: 5, senderPort: 77, truncated: true, procComm: 'sh\n' }]);
+  });
+
+  it('then, for an exec whose cgroup the reader read, that file likewise', () => {
+    const bytes = record(Uint8Array.from([9, 9, 9, 9]), { procComm: 'sh\n', procCgroup: '0::/a\n' });
+
+    expect([...bytes]).toEqual([
+      ...[4, 0, 0, 0],
+      ...[0, 0, 0, 0],
+      ...[6, 0, 0, 0], // 2: a name follows, 4: then a cgroup file
+      ...[9, 9, 9, 9],
+      ...[3, 0, 0, 0],
+      ...[0x73, 0x68, 0x0a, PADDING],
+      ...[6, 0, 0, 0],
+      ...[0x30, 0x3a, 0x3a, 0x2f, 0x61, 0x0a, PADDING, PADDING],
+    ]);
+    const seen: (string | undefined)[][] = [];
+    forEachRecord(Buffer.concat([bytes, record(Uint8Array.from([7]))]), (r) =>
+      seen.push([r.procComm && Buffer.from(r.procComm).toString(), r.procCgroup && Buffer.from(r.procCgroup).toString()]),
+    );
+    expect(seen).toEqual([['sh\n', '0::/a\n'], [undefined, undefined]]);
   });
 });
 
@@ -212,6 +234,19 @@ describe('BatchDecoder: the name read on arrival of an exec event', () => {
     const { events } = walk(record(captured('exec')));
 
     expect((events[0] as Extract<ProcEvent, { what: 'exec' }>).procComm).toBeUndefined();
+  });
+
+  it('attaches the cgroup file the reader read to the exec event', () => {
+    const { events } = walk(record(captured('exec'), { procComm: 'make\n', procCgroup: '12:pids:/kubepods/x\n' }));
+
+    expect(Buffer.from((events[0] as Extract<ProcEvent, { what: 'exec' }>).procCgroup!).toString()).toBe('12:pids:/kubepods/x\n');
+  });
+
+  it('ignores a record whose cgroup file runs past the end of the batch', () => {
+    const whole = record(captured('exec'), { procComm: 'make\n', procCgroup: '0::/a\n' });
+
+    expect(walk(whole.subarray(0, whole.length - 4)).events).toEqual([]);
+    expect(walk(whole.subarray(0, whole.length - 12)).events).toEqual([]);
   });
 
   it('ignores a record whose name runs past the end of the batch', () => {

@@ -134,6 +134,54 @@ describe('forkwatch_workload_forks_total', () => {
   });
 });
 
+describe('forkwatch_workload_execs_total and forkwatch_workload_exits_total', () => {
+  const v1File = (path: string): Uint8Array => new TextEncoder().encode(`12:pids:${path}\n1:name=systemd:${path}\n0::/\n`);
+
+  it("counts a container's execs and its crash loop's exits under its pod, from the cgroup the reader read at the exec", async () => {
+    const { feed, samples } = harness();
+    // runc's init, forked in containerd's cgroup, moved into the container, then exec'd;
+    // it is gone before the table could read its cgroup: only the reader's read says where.
+    for (const [pid, status] of [[150, 1 << 8], [151, 9], [152, 0]] as const) {
+      feed(processFork(100, pid));
+      const exec = execEvent(pid);
+      exec.procComm = new TextEncoder().encode('app\n');
+      exec.procCgroup = v1File(`${POD}/${ID_B}`);
+      feed(exec, exitEvent(pid, pid, {}, status));
+    }
+    const container = workload({ pod: `uid:${POD_UID}`, container: `id:${ID_B.slice(0, 12)}` });
+
+    const execs = await samples('forkwatch_workload_execs_total');
+    expect(execs.find((sample) => sample.labels.container === container.container)).toEqual({ name: 'forkwatch_workload_execs_total', labels: container, value: 3 });
+    const exits = (await samples('forkwatch_workload_exits_total')).filter((sample) => sample.labels.container === container.container);
+    expect(exits.map(({ labels, value }) => [labels.reason, value]).sort()).toEqual([['failure', 1], ['signal', 1], ['success', 1]]);
+    // containerd's cgroup made the forks, and none of the execs or exits.
+    const shim = (await samples('forkwatch_workload_exits_total')).filter((sample) => sample.labels.unit === 'containerd.service');
+    expect(shim.reduce((sum, sample) => sum + sample.value, 0)).toBe(0);
+  });
+
+  it('counts process exits, not threads, and every one somewhere', async () => {
+    const { feed, samples } = harness();
+    feed(processFork(200, 201), threadFork(200, 200, 204), exitEvent(204, 200, {}, 0), exitEvent(201, 201, {}, 3 << 8), exitEvent(999, 999, {}, 0));
+
+    const exits = await samples('forkwatch_workload_exits_total');
+    expect(exits.find((sample) => sample.labels.container === IN_POD.container && sample.labels.reason === 'failure')?.value).toBe(1);
+    expect(exits.find((sample) => sample.labels.container === IN_POD.container && sample.labels.reason === 'success')?.value).toBe(0);
+    expect(exits.find((sample) => sample.labels.unit === '__unknown__' && sample.labels.reason === 'success')?.value).toBe(1);
+    expect(exits.reduce((sum, sample) => sum + sample.value, 0)).toBe(2);
+  });
+
+  it('keeps the cgroup from before the exec, and reads it when next needed, where the reader could not read it', async () => {
+    const { feed, samples, procfs } = harness();
+    feed(processFork(100, 160));
+    procfs.names.set(160, 'sh');
+    procfs.cgroups.set(160, `${POD}/${ID_B}`);
+    feed(execEvent(160));
+    expect((await samples('forkwatch_workload_execs_total')).find((sample) => sample.labels.unit === 'containerd.service')?.value).toBe(1);
+    feed(processFork(160, 161));
+    expect((await samples('forkwatch_workload_forks_total')).find((sample) => sample.labels.container === `id:${ID_B.slice(0, 12)}`)?.value).toBe(1);
+  });
+});
+
 describe('forkwatch_workload_processes', () => {
   it('counts live processes by workload from the table, at scrape time', async () => {
     const { feed, samples } = harness();

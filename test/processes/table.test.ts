@@ -317,6 +317,21 @@ describe('ProcessTable: cgroup', () => {
     expect([table.get(200)?.cgroup, table.get(201)?.cgroup]).toEqual([CONTAINER, CONTAINER]);
   });
 
+  it("takes the cgroup the reader read as the exec arrived, with no read of its own: right even for one gone at once", () => {
+    const procfs = new FakeProcfs({ 100: 'runc' });
+    procfs.cgroups.set(100, '/system.slice/containerd.service');
+    const table = tableOver(procfs);
+    procfs.cgroupReads.length = 0;
+    table.apply(processFork(100, 200));
+    const exec = execEvent(200);
+    exec.procComm = new TextEncoder().encode('app\n');
+    exec.procCgroup = new TextEncoder().encode(`12:pids:${CONTAINER}\n1:name=systemd:${CONTAINER}\n0::/\n`);
+
+    expect(table.apply(exec)?.cgroup).toBe(CONTAINER);
+    expect(table.apply(exitEvent(200, 200))?.cgroup).toBe(CONTAINER);
+    expect(procfs.cgroupReads).toEqual([]);
+  });
+
   it("catches it when the processes are listed, for one that never forks", () => {
     const procfs = new FakeProcfs({ 100: 'runc' });
     procfs.cgroups.set(100, '/system.slice/containerd.service');

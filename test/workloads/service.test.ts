@@ -25,7 +25,7 @@ function service(max = 3, retentionSeconds = 60, pods?: PodSource) {
 }
 
 function forkCounts(workloads: Workloads): Record<string, number> {
-  return Object.fromEntries(workloads.forkCounts().map((slot: Slot) => [workloadKey(slot.workload), slot.forks]));
+  return Object.fromEntries(workloads.heldSlots().map((slot: Slot) => [workloadKey(slot.workload), slot.forks]));
 }
 
 function processCounts(workloads: Workloads): Record<string, number> {
@@ -137,12 +137,12 @@ describe('Workloads: retention', () => {
       workloads.fork(`/forkwatch-test/churn-${i}`, second);
       live.splice(0, live.length, { cgroup: `/forkwatch-test/churn-${i}` });
       if (i % 10 === 0) workloads.refresh();
-      expect(workloads.forkCounts().length).toBeLessThanOrEqual(51);
+      expect(workloads.heldSlots().length).toBeLessThanOrEqual(51);
     }
     live.length = 0;
     at(1100);
     workloads.refresh();
-    expect(workloads.forkCounts().map((slot) => slot.workload)).toEqual([OTHER_WORKLOAD]);
+    expect(workloads.heldSlots().map((slot) => slot.workload)).toEqual([OTHER_WORKLOAD]);
   });
 });
 
