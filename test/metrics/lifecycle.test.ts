@@ -1,31 +1,19 @@
 // The lifecycle metric group on both pages (text and OpenMetrics), fed through the real
 // table and dispatcher over a stand-in /proc.
 import { describe, expect, it } from 'vitest';
-import { exporterOptions } from '../../src/cli/exporter-options.js';
-import { createLogger } from '../../src/log.js';
 import { LIFETIME_BUCKETS, lifecycleMetrics } from '../../src/metrics/lifecycle.js';
 import { createRegistries, eachRegistry } from '../../src/metrics/registries.js';
 import { Dispatcher } from '../../src/pipeline/dispatcher.js';
 import { ProcessTable } from '../../src/processes/table.js';
 import { atSecond, exitEvent, processFork, threadFork } from '../helpers/events.js';
-import { defaultOptions } from '../helpers/exporter.js';
+import { groupContext } from '../helpers/metric-groups.js';
 import { parseSamples, sampleValue } from '../helpers/metrics-text.js';
 import { FakeProcfs } from '../helpers/procfs.js';
-import { Workloads } from '../../src/workloads/service.js';
 
 function setup(procfs: FakeProcfs) {
   const table = new ProcessTable({ procfs });
   table.seed();
-  const options = exporterOptions(defaultOptions(), 'test', createLogger('error', 'json'));
-  const group = lifecycleMetrics({
-    ...options,
-    table,
-    procfs,
-    workloads: new Workloads({ ...options.workloads, table, now: () => 0 }),
-    cgroupRoot: options.workloads.cgroupRoot,
-    now: () => 0,
-    socket: () => ({ subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 }),
-  });
+  const group = lifecycleMetrics(groupContext(table, procfs));
   const registries = createRegistries();
   for (const registry of eachRegistry(registries)) group.register(registry);
   const dispatcher = new Dispatcher(table, [group.listener!]);

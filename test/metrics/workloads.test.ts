@@ -6,16 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exporterOptions } from '../../src/cli/exporter-options.js';
-import { createLogger } from '../../src/log.js';
-import type { GroupContext } from '../../src/metrics/group.js';
 import { forkBombMetrics } from '../../src/metrics/forkbomb.js';
 import { parentMetrics } from '../../src/metrics/parents.js';
 import { workloadMetrics } from '../../src/metrics/workloads.js';
 import { MAX_LABEL_CHARS } from '../../src/workloads/bound-label.js';
 import { Workloads, type PodSource } from '../../src/workloads/service.js';
-import { defaultOptions } from '../helpers/exporter.js';
 import { atSecond, execEvent, exitEvent, processFork, threadFork } from '../helpers/events.js';
+import { groupContext } from '../helpers/metric-groups.js';
 import { parseSamples, type Sample } from '../helpers/metrics-text.js';
 import { testPipeline } from '../helpers/pipeline.js';
 import { FakeProcfs } from '../helpers/procfs.js';
@@ -51,18 +48,9 @@ function harness(options: { cgroupRoot?: string; pods?: PodSource; max?: number 
   procfs.cgroups.set(200, `${POD}/${ID_A}`);
   procfs.cgroups.set(300, '/system.slice/cron.service');
   const registry = new Registry();
-  const base = exporterOptions(defaultOptions(), 'test', createLogger('error', 'json'));
   const pipeline = testPipeline((table) => {
     const workloads = new Workloads({ max: options.max ?? 1000, retentionSeconds: 600, table, pods: options.pods, now: () => 100 });
-    const context: GroupContext = {
-      ...base,
-      table,
-      procfs,
-      workloads,
-      cgroupRoot: options.cgroupRoot ?? join(root, 'nothing-here'),
-      now: () => 100,
-      socket: () => ({ subscribed: false, receiveBufferBytes: 0, kernelDrops: 0 }),
-    };
+    const context = groupContext(table, procfs, { workloads, cgroupRoot: options.cgroupRoot ?? join(root, 'nothing-here'), now: () => 100 });
     const groups = [parentMetrics(context), workloadMetrics(context), forkBombMetrics(context)];
     for (const group of groups) group.register(registry);
     return groups.flatMap((group) => (group.listener ? [group.listener] : []));
