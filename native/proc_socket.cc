@@ -34,7 +34,7 @@ constexpr size_t kCommMax = 64;  // /proc/<pid>/comm: 15 bytes and a newline, re
 // host. A longer file is not passed on (JavaScript reads it itself when it needs it), nor
 // are names past a batch's budget: an exec storm's batches stay the size of a fork storm's.
 constexpr size_t kCgroupMax = 4096;
-constexpr size_t kCgroupBudget = 32 * 1024;
+constexpr size_t kCgroupBudget = 40 * 1024;  // what a 64 KiB chunk holds beyond the rest
 
 constexpr size_t padded(size_t length) { return (length + 3) & ~size_t{3}; }
 

@@ -105,7 +105,7 @@ export const workloadMetrics: MetricGroup = ({ workloads, cgroupRoot, logger }) 
 
       new Counter({
         name: 'forkwatch_workload_execs_total',
-        help: `Execs by the workload of the process (its cgroup as the exec arrived); past ${workloads.max} workloads, new ones count under unit __other__.`,
+        help: `Execs by the workload of the process (its cgroup as the exec arrived, else as last known); past ${workloads.max} workloads, new ones count under unit __other__.`,
         labelNames: WORKLOAD_LABEL_NAMES,
         registers,
         collect() {

@@ -35,10 +35,10 @@ export interface Process {
    * Its cgroup path, which names its workload (see proc-cgroup.ts); undefined when it could
    * not be read. A child has its parent's. An exec may follow a move to another cgroup
    * (runc and crun move a container's first process into its cgroup, then it execs), so
-   * an exec takes the cgroup the reader read as the event arrived. Where the reader could
-   * not, it is read from /proc when next needed: at the process's next fork (the parent a
-   * fork event returns is up to date) and when processes() lists it; until then it is the
-   * cgroup from before the exec.
+   * an exec takes the cgroup the reader read as the event arrived, and it is read from /proc
+   * again when next needed (it may move again): at the process's next fork (the parent a
+   * fork event returns is up to date) and when processes() lists it. Where the reader could
+   * not read it, it is the cgroup from before the exec until then.
    */
   readonly cgroup: string | undefined;
 }
@@ -289,9 +289,9 @@ export class ProcessTable {
   /**
    * An exec starts a new chain under the new name, read by the reader on arrival if it could,
    * and in the cgroup the reader found it in then (a runtime moves a container's first
-   * process before the exec). Where the reader could not say, the cgroup is read again when
-   * next needed, not now: this thread is further behind the kernel than the reader, and most
-   * exec'd programs (a compiler's passes, `true`) never fork and are gone before anyone asks.
+   * process before the exec). The cgroup is read again when next needed, not now: this
+   * thread is further behind the kernel than the reader, and most exec'd programs (a
+   * compiler's passes, `true`) never fork and are gone before anyone asks.
    */
   private execed(event: ExecEvent): Process | undefined {
     const comm = event.procComm ? commFromProcFile(event.procComm) : this.procfs.comm(event.tgid);
@@ -299,12 +299,11 @@ export class ProcessTable {
     if (!entry) return undefined;
     // Gone before its new name could be read: the old one is no longer right.
     if (comm === undefined) entry.comm = UNKNOWN_COMM;
-    const cgroup = event.procCgroup && cgroupFromProcFile(event.procCgroup);
-    if (cgroup === undefined) entry.cgroupStale = true;
-    else {
-      entry.cgroup = cgroup;
-      entry.cgroupStale = false;
-    }
+    // The reader's read is right for the exec and what follows at once; it is still read
+    // again when next needed, for a process moved after its exec (pam_systemd moves a
+    // login's session into its scope).
+    entry.cgroup = (event.procCgroup && cgroupFromProcFile(event.procCgroup)) ?? entry.cgroup;
+    entry.cgroupStale = true;
     entry.depth = 0;
     entry.forks = 0;
     // An exec leaves one thread: the kernel ended the others (their exits came first).

@@ -332,6 +332,21 @@ describe('ProcessTable: cgroup', () => {
     expect(procfs.cgroupReads).toEqual([]);
   });
 
+  it("reads it again when next needed all the same, for a process moved after its exec (a login into its session's scope)", () => {
+    const procfs = new FakeProcfs({ 100: 'sshd' });
+    procfs.cgroups.set(100, '/system.slice/ssh.service');
+    const table = tableOver(procfs);
+    table.apply(processFork(100, 200));
+    const exec = execEvent(200);
+    exec.procComm = new TextEncoder().encode('sshd-session\n');
+    exec.procCgroup = new TextEncoder().encode('1:name=systemd:/system.slice/ssh.service\n');
+    table.apply(exec);
+    procfs.names.set(200, 'sshd-session');
+    procfs.cgroups.set(200, '/user.slice/user-1000.slice/session-3.scope'); // pam_systemd's move
+
+    expect(table.apply(processFork(200, 201))?.cgroup).toBe('/user.slice/user-1000.slice/session-3.scope');
+  });
+
   it("catches it when the processes are listed, for one that never forks", () => {
     const procfs = new FakeProcfs({ 100: 'runc' });
     procfs.cgroups.set(100, '/system.slice/containerd.service');
