@@ -169,9 +169,12 @@ export interface Held {
  */
 export function startInCgroup(dir: string, script: string): Held {
   const child = spawn('sh', ['-c', `echo $$ > "$1/cgroup.procs" && exec sh -c "read line; $2"`, 'sh', dir, script], { stdio: ['pipe', 'ignore', 'inherit'] });
+  let failed: Error | undefined;
+  child.once('error', (error) => (failed = error));
   return {
     pid: child.pid!,
     async release() {
+      if (failed) throw new Error(`sh in ${dir} could not be started`, { cause: failed });
       child.stdin.end();
       if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
     },
