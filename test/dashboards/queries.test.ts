@@ -113,6 +113,7 @@ describeKernelAndCgroups('the shipped dashboards on a real Prometheus', () => {
     // A container that fails (the panels of exits by workload): runs in the pod's container
     // that exit 3 and that are killed, each held alive until forkwatch has it in the pod.
     const failing = [startInCgroup(container, 'exit 3'), startInCgroup(container, 'kill -KILL $$')];
+    for (const run of failing) run.move();
     await waitFor('forkwatch has the failing runs in the pod', async () =>
       parseSamples(await forkwatch.scrape()).some((s) => s.name === 'forkwatch_workload_processes' && s.labels.pod === 'web-0' && s.value === 2 + failing.length),
     );

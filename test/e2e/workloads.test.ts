@@ -6,13 +6,14 @@
 // reason; a contained fork bomb in a pod whose pids.max is 200 must show
 // the pod's PIDs, its limit and the refused forks, and fire PodForksRefused and
 // ForkBombSuspected, with namespace and pod, on a real Prometheus.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startCBomb } from '../helpers/bombs.js';
 import { containmentUnavailable, destroyAllContainments } from '../helpers/cgroup.js';
 import { FakeApiServer, makePod, type ApiPod } from '../helpers/fake-apiserver.js';
+import { forkerDir, removeForkers, uniqueName } from '../helpers/forker.js';
 import { sleep, startForkwatch, type RunningForkwatch } from '../helpers/forkwatch-process.js';
 import { kernelUnavailable } from '../helpers/kernel.js';
 import { parseSamples, type Sample } from '../helpers/metrics-text.js';
@@ -87,6 +88,7 @@ describeKernelAndCgroups('workloads: pods on real cgroups in the kubelet layouts
     await forkwatch?.stop();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
+    removeForkers();
   });
 
   async function samples(name: string, labels: Record<string, string> = {}): Promise<Sample[]> {
@@ -162,11 +164,19 @@ describeKernelAndCgroups('workloads: pods on real cgroups in the kubelet layouts
     const layout = LAYOUTS[1]!;
     const { containerDir } = await podIn(layout, 30, 100);
     const labels = { namespace: 'team-30', pod: 'web-30', container: 'app', unit: '' };
-    // Each run as runc starts a container: forked outside, moved into the container's cgroup,
-    // then exec'd; alive until released, then it ends: exit 3, SIGKILL, or exit 0.
+    // Each run as runc starts a container: forked outside, exec'd (as `name`), moved into the
+    // container's cgroup, exec'd again (as sh); alive until released, then it ends: exit 3,
+    // SIGKILL, or exit 0. The move waits until forkwatch has seen every first exec: the
+    // reader reads a cgroup as the exec arrives, and one read after the move would find the
+    // container's.
+    const name = uniqueName('fw-crash-');
+    const program = join(forkerDir(), name);
+    copyFileSync('/bin/sh', program);
     const endings = ['exit 3', 'exit 3', 'exit 3', 'kill -KILL $$', 'kill -KILL $$', 'exit 0'];
-    const runs = endings.map((ending) => startInCgroup(containerDir, ending));
+    const runs = endings.map((ending) => startInCgroup(containerDir, ending, program));
     try {
+      await until('every first exec is seen', async () => (await value('forkwatch_execs_total', { comm: name })) === endings.length);
+      for (const run of runs) run.move();
       await until('every run is alive in the container', async () => (await value('forkwatch_workload_processes', labels)) === endings.length);
       expect(await value('forkwatch_workload_execs_total', labels)).toBe(endings.length);
     } finally {

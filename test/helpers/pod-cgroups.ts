@@ -156,25 +156,34 @@ export async function createPodCgroups(podElements: string[], containers: string
 
 export interface Held {
   pid: number;
+  /** Moves it into its cgroup and has it exec `sh`, which then waits for release(). */
+  move(): void;
   /** Lets it go on: closes its stdin, and resolves once it has exited. */
   release(): Promise<void>;
 }
 
 /**
- * Starts `sh -c <script>` the way runc starts a container's process: moved into `dir`
- * (its pid written to cgroup.procs), then exec'd. It first waits for its stdin to close, so
- * that it is alive (in `dir`, under its exec'd name) until release(), however busy the
- * machine; then the script runs (`exit 3`, `kill -KILL $$`, ...). The caller's containment
- * caps `dir`.
+ * Starts `program` (a shell; `sh` by default, or a copy under a name of the test's) to run
+ * `script` the way runc starts a container's process: once move() is called, it writes its
+ * pid to `dir`'s cgroup.procs, then execs `sh`, which waits for its stdin to close before
+ * the script runs (`exit 3`, `kill -KILL $$`, ...). So it is alive, in `dir`, until
+ * release(), however busy the machine. Until move(), it is still in the caller's cgroup,
+ * which lets a test see its first exec (node's child exec'ing `program`) read there. The
+ * caller's containment caps `dir`.
  */
-export function startInCgroup(dir: string, script: string): Held {
-  const child = spawn('sh', ['-c', `echo $$ > "$1/cgroup.procs" && exec sh -c "read line; $2"`, 'sh', dir, script], { stdio: ['pipe', 'ignore', 'inherit'] });
+export function startInCgroup(dir: string, script: string, program = 'sh'): Held {
+  const child = spawn(program, ['-c', `read go; echo $$ > "$1/cgroup.procs" && exec sh -c "read line; $2"`, 'sh', dir, script], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   let failed: Error | undefined;
   child.once('error', (error) => (failed = error));
   return {
     pid: child.pid!,
+    move() {
+      child.stdin.write('go\n');
+    },
     async release() {
-      if (failed) throw new Error(`sh in ${dir} could not be started`, { cause: failed });
+      if (failed) throw new Error(`${program} in ${dir} could not be started`, { cause: failed });
       child.stdin.end();
       if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
     },
